@@ -1,0 +1,105 @@
+"""``coderefl eval``: evaluate a strategy on a benchmark, resumably.
+
+Flags are read from the environment too, as ``CODEREFL_EVAL_<FLAG>``
+(e.g. ``CODEREFL_EVAL_CONCURRENCY=16``); the model flags follow the model
+layer's precedence (defaults < coderefl.toml < env < flags).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from coderefl.config import model_options, pop_model_flags, resolve_model_config
+from coderefl.errors import BadInput
+from coderefl.cli.options import agent_config_from, agent_options, sandbox_option
+
+
+def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
+    bench = Path(benchmark).stem if "/" in benchmark or "." in benchmark else benchmark
+    name = "-".join(x for x in (bench, strategy, model or "model") if x)
+    return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _terminate_on_sigterm() -> None:
+    """SIGTERM takes Ctrl-C's path, so the sandbox pool is closed and the
+    summary of what is done is written (SIGKILL loses nothing either: the
+    next run resumes)."""
+
+    def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        pass
+
+
+@click.command("eval")
+@click.option("--benchmark", "-b", required=True, help="humaneval, mbpp, or a path to a .jsonl/.yaml problem set.")
+@click.option("--problems-file", type=click.Path(dir_okay=False), default=None, help="Data file for humaneval/mbpp (default: the shipped one).")
+@click.option("--strategy", "-s", default="reflexion", show_default=True, help="simple, retry, reflexion, self-refine, critic.")
+@model_options
+@click.option("--samples", "-n", type=click.IntRange(min=1), default=1, show_default=True, help="Samples per problem (for pass@k).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first K problems.")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True, help="Problems in flight at once.")
+@click.option("--sandbox-concurrency", type=click.IntRange(min=1), default=2, show_default=True, help="Sandbox executions at once (the pool size).")
+@sandbox_option
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run folder [default: runs/BENCHMARK-STRATEGY-MODEL].")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (re-running with the same --out does too); fails if there is none.")
+@click.option("--force", is_flag=True, help="If --out holds a run with another config, set it aside (previous-*/) and start afresh.")
+@agent_options
+@click.option("--no-canonical-check", is_flag=True, help="Skip running the agent's tests against the canonical solution.")
+@click.option("--progress-interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds between progress lines when stderr is not a terminal.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def evaluate(**kw: object) -> None:
+    """Evaluate a strategy on a benchmark; results go to --out, resumably.
+
+    Kill it at any moment (even kill -9) and run the same command again:
+    finished problems are skipped and, with the response cache, no model
+    call is repeated.
+    """
+    from coderefl.run.session import EvalSettings, run_evaluation
+    from coderefl.run.summary import summary_table
+
+    model_cfg = resolve_model_config(**pop_model_flags(kw))  # type: ignore[arg-type]
+    # the strategies pass the agent's temperature on every call, so the
+    # resolved model temperature (flag, env or coderefl.toml) goes there
+    agent = agent_config_from(kw, temperature=model_cfg.temperature)  # type: ignore[arg-type]
+    benchmark = str(kw["benchmark"])
+    strategy = str(kw["strategy"])
+    out = kw["out"] or _default_out(benchmark, strategy, model_cfg.model)
+    if not model_cfg.model:
+        raise BadInput("no model: pass --model NAME (or set CODEREFL_MODEL, or [model] in coderefl.toml)")
+    settings = EvalSettings(
+        benchmark=benchmark,
+        problems_file=kw["problems_file"],
+        strategy=strategy,
+        samples=kw["samples"],
+        limit=kw["limit"],
+        concurrency=kw["concurrency"],
+        sandbox_concurrency=kw["sandbox_concurrency"],
+        sandbox=kw["sandbox_backend"],
+        out=out,
+        resume=bool(kw["resume"]),
+        force=bool(kw["force"]),
+        check_generated_tests=not kw["no_canonical_check"],
+        agent=agent,
+        model=model_cfg,
+    )
+    if settings.sandbox == "local":
+        click.echo("coderefl: warning: --sandbox local runs model-written code unisolated on this machine", err=True)
+    _terminate_on_sigterm()
+    outcome = asyncio.run(
+        run_evaluation(settings, progress=not kw["quiet"], progress_interval_s=float(kw["progress_interval"]))  # type: ignore[arg-type]
+    )
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
+    s = outcome.summary
+    console.print(summary_table(s, title=f"{strategy} / {model_cfg.model} / {benchmark}"))
+    click.echo(f"{outcome.new_records} new, {len(outcome.records)} total records in {settings.out} (summary.json, results.jsonl, samples.jsonl)")

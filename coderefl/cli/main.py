@@ -1,0 +1,89 @@
+"""The ``coderefl`` entry point: a click group whose subcommands live in one
+module each and are imported only when used (fast ``--help``)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from coderefl import __version__
+from coderefl.errors import CoderelfError
+
+#: command name -> "module:attribute"; a new command is one line here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sandbox": ("coderefl.cli.sandbox:sandbox", "Run code in the hardened sandbox; build, check and prune it."),
+    "problems": ("coderefl.cli.problems:problems", "List, show and check problem sets."),
+    "models": ("coderefl.cli.models:models", "Check a model endpoint."),
+    "serve-local": ("coderefl.cli.local:serve_local", "Serve the embedded local model (llama.cpp)."),
+    "solve": ("coderefl.cli.solve:solve", "Solve one problem with a strategy."),
+    "eval": ("coderefl.cli.evaluate:evaluate", "Evaluate a strategy on a benchmark."),
+    "report": ("coderefl.cli.report:report", "Compare evaluation runs side by side."),
+    "show": ("coderefl.cli.show:show", "Show a trajectory readably."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n, (target, _) in COMMANDS.items() if _exists(target))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None or not _exists(entry[0]):
+            return None
+        module, attr = entry[0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][1]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _exists(target: str) -> bool:
+    module = target.split(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CODEREFL"})
+@click.version_option(__version__, prog_name="coderefl")
+def cli() -> None:
+    """coderefl: write code with a language model, and do not trust it.
+
+    Every candidate runs in an isolated sandbox against tests; failures
+    become reflections that condition the next attempt.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; expected errors print one line to stderr and exit non-zero."""
+    try:
+        cli.main(args=argv, prog_name="coderefl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("coderefl: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except CoderelfError as err:
+        click.echo(f"coderefl: error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("coderefl: interrupted", err=True)
+        sys.exit(130)
+    except Exception as err:  # last resort: still one line unless asked for more
+        if os.environ.get("CODEREFL_DEBUG"):
+            raise
+        click.echo(f"coderefl: internal error: {type(err).__name__}: {err} (set CODEREFL_DEBUG=1 for a traceback)", err=True)
+        sys.exit(3)
+    else:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Click options shared by the commands that run the agent (solve, eval, fix).
+
+``agent_options`` adds the AgentConfig knobs (ablations and budgets) and
+the sandbox choice; ``agent_config_from`` pops them from the command's
+kwargs into one AgentConfig. Every option also reads CODEREFL_<NAME>.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from coderefl.errors import BadInput
+from coderefl.records import Limits
+from coderefl.strategies.base import AgentConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_AGENT_FLAGS = (
+    "max_iters",
+    "num_tests",
+    "generated_tests",
+    "reflection",
+    "memory_size",
+    "property_tests",
+    "candidates",
+    "max_calls",
+    "max_tokens_budget",
+    "max_wall",
+    "exec_timeout",
+    "exec_memory",
+)
+
+
+def agent_options(f: F) -> F:
+    options = [
+        click.option("--max-iters", type=int, default=None, help="Generate/test rounds at most [5]."),
+        click.option("--num-tests", type=int, default=None, help="Internal tests the model writes [6]."),
+        click.option("--generated-tests/--no-generated-tests", default=None, help="Let the model write its own tests [on]."),
+        click.option("--reflection/--no-reflection", default=None, help="Verbal reflection; off feeds raw feedback [on]."),
+        click.option("--memory-size", type=int, default=None, help="Reflections kept in memory [1]."),
+        click.option("--property-tests/--no-property-tests", default=None, help="Also ask for hypothesis properties [off]."),
+        click.option("--candidates", type=int, default=None, help="Candidates per round, weighed by agreement [1]."),
+        click.option("--max-calls", type=int, default=None, help="Budget: model calls per problem."),
+        click.option("--max-tokens-budget", type=int, default=None, help="Budget: tokens per problem."),
+        click.option("--max-wall", type=float, default=None, help="Budget: seconds per problem."),
+        click.option("--exec-timeout", type=float, default=None, help="Sandbox wall-clock limit per execution, s [10]."),
+        click.option("--exec-memory", type=int, default=None, help="Sandbox memory limit per execution, MB [512]."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def sandbox_option(f: F) -> F:
+    return click.option(
+        "--sandbox",
+        "sandbox_backend",
+        type=click.Choice(["docker", "local"]),
+        default="docker",
+        show_default=True,
+        help="Where code runs. 'local' is UNSAFE: no isolation, for machines without Docker.",
+    )(f)
+
+
+def agent_config_from(kwargs: dict[str, Any], **overrides: Any) -> AgentConfig:
+    """Pop the agent flags from a command's kwargs into an AgentConfig."""
+    flags = {name: kwargs.pop(name, None) for name in _AGENT_FLAGS}
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    rename = {"max_tokens_budget": "max_tokens", "max_wall": "max_wall_s"}
+    limits: dict[str, Any] = {}
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if name == "exec_timeout":
+            limits["timeout_s"] = value
+        elif name == "exec_memory":
+            limits["memory_mb"] = value
+        else:
+            values[rename.get(name, name)] = value
+    try:
+        if limits:
+            values["limits"] = Limits(**limits)
+        return AgentConfig(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BadInput(f"bad agent setting {where}: {first['msg']} (got {first.get('input')!r})") from None

@@ -1,0 +1,113 @@
+"""``coderefl solve``: one problem from the command line.
+
+The problem comes from an argument, ``--file`` or stdin (``-``): a prose
+spec, a stub with a docstring, or a HumanEval-style prompt. User tests
+(``--tests``) are authoritative. Progress goes to stderr, the final code to
+stdout or ``--out``. Exit 0 when the final candidate passes its tests, 1
+when it does not, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from coderefl.cli.options import agent_config_from, agent_options, sandbox_option
+from coderefl.cli.render import step_line
+from coderefl.config import model_options, pop_model_flags, resolve_model_config
+from coderefl.errors import BadInput
+from coderefl.execution import create_sandbox
+from coderefl.model.client import build_model
+from coderefl.records import Trajectory
+from coderefl.spec import problem_from_spec, split_tests
+from coderefl.strategies.base import create_strategy
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise BadInput(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"cannot read {what} {path}: {err}") from None
+
+
+def _spec_text(prompt: str | None, spec_file: Path | None) -> str:
+    if prompt is not None and spec_file is not None:
+        raise BadInput("give the problem once: as an argument, with --file, or on stdin")
+    if spec_file is not None:
+        return _read(spec_file, "spec file")
+    if prompt == "-" or (prompt is None and not sys.stdin.isatty()):
+        return sys.stdin.read()
+    if prompt is None:
+        raise BadInput("no problem given: pass a prompt, --file SPEC, or '-' to read stdin")
+    return prompt
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def _solve(strategy, problem, user_tests) -> Trajectory:
+    try:
+        await strategy.sandbox.start()
+        return await strategy.solve(problem, user_tests=user_tests)
+    finally:
+        await strategy.sandbox.close()
+        await strategy.model.close()
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@click.option("--file", "spec_file", type=click.Path(path_type=Path), help="Read the problem from a file (.md, .txt, stub .py).")
+@click.option("--tests", "tests_file", type=click.Path(path_type=Path), help="Your tests (asserts or test_* functions); always run.")
+@click.option("--entry", default=None, help="Name of the function to write.")
+@click.option("--strategy", default="reflexion", show_default=True, envvar="CODEREFL_STRATEGY", help="simple, retry, reflexion, self-refine or critic.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the final code here instead of stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole trajectory as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@sandbox_option
+@agent_options
+@model_options
+def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, sandbox_backend, **kwargs) -> None:
+    """Solve one problem: PROMPT, --file SPEC, or '-' for stdin."""
+    model_config = resolve_model_config(**pop_model_flags(kwargs))
+    agent_config = agent_config_from(kwargs)
+    user_tests = split_tests(_read(tests_file, "tests file")) if tests_file else []
+    problem = problem_from_spec(_spec_text(prompt, spec_file), entry=entry, tests=user_tests)
+
+    model = build_model(model_config)
+    agent = create_strategy(strategy, model, create_sandbox(sandbox_backend, pool_size=1, limits=agent_config.limits), agent_config)
+    err = Console(stderr=True, highlight=False)
+    if not quiet:
+        agent.observer = lambda step: err.print(step_line(step))
+        err.print(f"[bold]solving[/bold] {problem.entry_point} with {strategy} ({model_config.model})")
+    traj = asyncio.run(_solve(agent, problem, user_tests))
+
+    if out is not None:
+        write_atomic(out, traj.final_code)
+    if as_json:
+        click.echo(traj.model_dump_json(indent=2))
+    elif out is None:
+        click.echo(traj.final_code, nl=not traj.final_code.endswith("\n"))
+    if not quiet:
+        verdict = "passes its tests" if traj.internal_passed else "does NOT pass its tests"
+        err.print(f"final candidate {verdict} (stop: {traj.stop_reason}, {traj.iterations} iterations, "
+                  f"{traj.usage.calls} calls, {traj.usage.total_tokens} tokens)")
+    raise SystemExit(0 if traj.internal_passed else 1)

@@ -1,0 +1,44 @@
+"""Typed errors. Layers raise these; only the CLI turns them into one-line
+messages and exit codes (see ``coderefl.cli.main``)."""
+
+from __future__ import annotations
+
+
+class CoderelfError(Exception):
+    """Base of every error coderefl expects. ``str(err)`` is the one line the
+    user sees, so it says what went wrong and what to do."""
+
+    exit_code = 2
+
+
+class BadInput(CoderelfError):
+    """A file, flag or value the user gave cannot be used."""
+
+
+class SandboxError(CoderelfError):
+    """The sandbox cannot run anything (not: the program failed)."""
+
+
+class SandboxUnavailable(SandboxError):
+    """No Docker engine answers, or the backend cannot start."""
+
+
+class ImageMissing(SandboxError):
+    """The sandbox image is not built."""
+
+
+class ModelError(CoderelfError):
+    """The model endpoint cannot be used (unreachable, bad key, unknown model)."""
+
+
+class NoModelConfigured(ModelError):
+    """No endpoint or model is configured."""
+
+
+class BudgetExceeded(CoderelfError):
+    """A per-problem budget (calls, tokens, time) ran out. Strategies catch it
+    and end the trajectory with the best candidate so far."""
+
+    def __init__(self, which: str, message: str = "") -> None:
+        super().__init__(message or f"budget exhausted: {which}")
+        self.which = which

@@ -1,0 +1,118 @@
+"""Model errors with one-line messages, mapped from the ``openai`` client's exceptions.
+
+Why subclasses: the CLI only needs ``str(err)``, but callers (``models
+check``, the scheduler deciding whether to stop a run) need to tell "the
+server is down" from "this one request was bad".
+"""
+
+from __future__ import annotations
+
+import json
+
+import openai
+
+from coderefl.errors import ModelError
+
+
+class ModelUnreachable(ModelError):
+    """No HTTP answer at all: connection refused, DNS, dropped connections."""
+
+
+class ModelTimeout(ModelUnreachable):
+    """The server took longer than the timeout, on every retry."""
+
+
+class ModelAuthError(ModelError):
+    """401/403: the API key is missing or wrong."""
+
+
+class UnknownModel(ModelError):
+    """404: the model name is not served at this endpoint."""
+
+
+class ModelRateLimited(ModelError):
+    """429 after all retries."""
+
+
+class ModelServerError(ModelError):
+    """5xx after all retries."""
+
+
+class ModelBadRequest(ModelError):
+    """400/422: the server refused the request (context too long, bad parameter)."""
+
+
+class ModelBadResponse(ModelError):
+    """200 with a body that is not a usable completion (malformed JSON, no choices)."""
+
+
+def server_message(err: openai.APIStatusError) -> str:
+    """The server's own error text, on one line and short."""
+    body = err.body
+    msg = ""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            msg = str(inner.get("message") or "")
+        elif isinstance(inner, str):
+            msg = inner
+        if not msg and "detail" in body:
+            msg = json.dumps(body["detail"])[:200]
+    if not msg:
+        msg = str(err.message or "")
+    msg = " ".join(msg.split())
+    return msg[:200]
+
+
+def map_error(
+    err: Exception,
+    *,
+    base_url: str,
+    model: str,
+    retries: int,
+    timeout_s: float,
+    available: list[str] | None = None,
+) -> ModelError:
+    """One ModelError with a one-line message that says what to do."""
+    if isinstance(err, openai.APITimeoutError):
+        return ModelTimeout(
+            f"model server at {base_url} did not answer within {timeout_s:g}s (tried {retries + 1} times); "
+            "raise --timeout or check the server"
+        )
+    if isinstance(err, openai.APIConnectionError):
+        cause = err.__cause__
+        why = f" ({type(cause).__name__}: {cause})" if cause else ""
+        why = (" " + " ".join(why.split())[:160]) if why else ""
+        return ModelUnreachable(
+            f"cannot reach model server at {base_url}{why}; is it running? (tried {retries + 1} times)"
+        )
+    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ModelAuthError(
+            f"model server at {base_url} refused the API key ({err.status_code}: {server_message(err)}); "
+            "set OPENAI_API_KEY or pass --api-key"
+        )
+    if isinstance(err, openai.NotFoundError):
+        if available:
+            shown = ", ".join(available[:8]) + (", ..." if len(available) > 8 else "")
+            hint = f"available: {shown}"
+        elif available is not None:
+            hint = "the server lists no models"
+        else:
+            hint = "check --model, and that --base-url ends in /v1"
+        return UnknownModel(f"unknown model {model!r} at {base_url} (404); {hint}")
+    if isinstance(err, openai.RateLimitError):
+        return ModelRateLimited(
+            f"rate limited by {base_url} after {retries + 1} tries (429: {server_message(err)}); "
+            "lower --concurrency or wait"
+        )
+    if isinstance(err, openai.InternalServerError):
+        return ModelServerError(
+            f"model server at {base_url} failed after {retries + 1} tries ({err.status_code}: {server_message(err)})"
+        )
+    if isinstance(err, openai.APIStatusError):
+        if err.status_code in (400, 422):
+            return ModelBadRequest(f"model server at {base_url} rejected the request ({err.status_code}: {server_message(err)})")
+        return ModelError(f"model server at {base_url} answered {err.status_code}: {server_message(err)}")
+    if isinstance(err, openai.APIResponseValidationError | json.JSONDecodeError | ModelBadResponse):
+        return ModelBadResponse(f"model server at {base_url} sent a malformed response {retries + 1} times ({type(err).__name__})")
+    return ModelError(f"model call to {base_url} failed: {type(err).__name__}: {' '.join(str(err).split())[:200]}")

@@ -1,0 +1,69 @@
+"""Small helpers shared by the loaders: atomic writes and test-file assembly.
+
+Hidden and generated tests are turned into ``test_*`` functions so the
+sandbox runner reports one outcome per assert, whatever it does with bare
+top-level statements.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same dir + os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def asserts_as_test_functions(asserts: list[str], *, prefix: str = "test_", header: str = "") -> str:
+    """A tests file with one ``test_<i>`` function per snippet, after ``header``
+    (imports the snippets need)."""
+    parts = [header.rstrip() + "\n"] if header.strip() else []
+    for i, snippet in enumerate(s for s in asserts if s.strip()):
+        body = textwrap.indent(textwrap.dedent(snippet).strip("\n"), "    ")
+        parts.append(f"\ndef {prefix}{i + 1}():\n{body}\n")
+    return "".join(parts)
+
+
+def tests_file_from_snippets(snippets: list[str]) -> str:
+    """A tests file from generated snippets: ones that already define
+    ``test_*`` functions are kept as they are, bare asserts are wrapped in
+    one ``test_gen_<i>`` function each (so none passes vacuously)."""
+    parts: list[str] = []
+    for i, snippet in enumerate(s for s in snippets if s.strip()):
+        code = textwrap.dedent(snippet).strip("\n")
+        if _defines_test_function(code):
+            parts.append(f"\n{code}\n")
+        else:
+            parts.append(f"\ndef test_gen_{i + 1}():\n{textwrap.indent(code, '    ')}\n")
+    return "".join(parts)
+
+
+def _defines_test_function(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test") for n in tree.body)

@@ -1,0 +1,147 @@
+"""Counting wrappers around the model and the sandbox.
+
+Why wrappers: the progress display must show how many model calls and
+sandbox executions are in flight, without the strategies knowing about
+it. Each wrapper is a full :class:`ChatModel` / :class:`Sandbox` that
+delegates to the real one and keeps gauges in a shared :class:`RunStats`.
+
+The sandbox wrapper also holds the run's sandbox semaphore (size =
+``--sandbox-concurrency``): executions beyond it wait here, counted as
+queued, so "in flight" means really running. The model client limits
+itself per endpoint; this wrapper only counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from coderefl.execution.base import Sandbox
+from coderefl.model.base import ChatModel
+from coderefl.records import ChatMessage, Completion, ExecutionResult, Limits, Usage
+
+
+@dataclass
+class RunStats:
+    """Live figures of one run session, read by the progress display."""
+
+    total: int = 0  # task x sample items in the whole run
+    resumed: int = 0  # items already done when this session started
+    done: int = 0  # items finished in this session
+    passing: int = 0  # all sessions
+    failing: int = 0
+    errors: int = 0
+    problems_in_flight: int = 0
+    model_in_flight: int = 0
+    model_calls: int = 0
+    model_peak: int = 0  # most model calls in flight at once
+    sandbox_in_flight: int = 0
+    sandbox_queued: int = 0
+    sandbox_runs: int = 0
+    sandbox_peak: int = 0
+    problems_peak: int = 0
+    usage: Usage = field(default_factory=Usage)  # this session's model usage
+    resumed_usage: Usage = field(default_factory=Usage)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> int:
+        return self.resumed + self.done
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.finished)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def eta_s(self) -> float | None:
+        """Remaining items at this session's pace (None before the first one finishes)."""
+        if self.done == 0:
+            return None
+        return self.remaining * self.elapsed_s / self.done
+
+    @property
+    def tokens(self) -> int:
+        return self.usage.total_tokens + self.resumed_usage.total_tokens
+
+    @property
+    def cost_usd(self) -> float:
+        return self.usage.cost_usd + self.resumed_usage.cost_usd
+
+
+class CountingModel(ChatModel):
+    """Delegates to ``inner``; counts calls in flight and sums usage."""
+
+    def __init__(self, inner: ChatModel, stats: RunStats) -> None:
+        self.inner = inner
+        self.stats = stats
+        self.name = inner.name
+        self.api = inner.api
+
+    def __getattr__(self, item: str) -> Any:  # usage, config, ... of the real client
+        return getattr(self.inner, item)
+
+    async def _counted(self, coro: Any) -> Completion:
+        self.stats.model_in_flight += 1
+        self.stats.model_peak = max(self.stats.model_peak, self.stats.model_in_flight)
+        try:
+            completion: Completion = await coro
+        finally:
+            self.stats.model_in_flight -= 1
+        self.stats.model_calls += 1
+        self.stats.usage.add(completion.usage)
+        return completion
+
+    async def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
+        return await self._counted(self.inner.chat(messages, **kwargs))
+
+    async def complete(self, prompt: str, **kwargs: Any) -> Completion:
+        return await self._counted(self.inner.complete(prompt, **kwargs))
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class CountingSandbox(Sandbox):
+    """Delegates to ``inner`` behind a semaphore of ``concurrency`` slots."""
+
+    def __init__(self, inner: Sandbox, stats: RunStats, concurrency: int) -> None:
+        super().__init__(inner.limits)
+        self.inner = inner
+        self.stats = stats
+        self.name = inner.name
+        self.isolated = inner.isolated
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def run(
+        self,
+        program: str,
+        tests: str | None = None,
+        limits: Limits | None = None,
+        files: Mapping[str, str | bytes] | None = None,
+    ) -> ExecutionResult:
+        self.stats.sandbox_queued += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.stats.sandbox_queued -= 1
+        self.stats.sandbox_in_flight += 1
+        self.stats.sandbox_peak = max(self.stats.sandbox_peak, self.stats.sandbox_in_flight)
+        try:
+            return await self.inner.run(program, tests, limits, files)
+        finally:
+            self.stats.sandbox_in_flight -= 1
+            self.stats.sandbox_runs += 1
+            self._slots.release()
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -1,0 +1,198 @@
+"""The asyncio pipeline: many problems in flight, each one sequential.
+
+Why this shape: a long evaluation is bound by two independent resources,
+the model endpoint and the sandbox. Each has its own limit (the model
+client limits itself per endpoint; the sandbox has a pool of
+``--sandbox-concurrency``), and up to ``--concurrency`` problems are in
+flight at once, so while one problem waits for the model another runs its
+tests and neither resource idles. Inside one problem the steps stay in
+order: solve (the strategy's loop), then score once on the hidden tests,
+then check the agent's own tests against the canonical solution.
+
+What is recorded when:
+
+* a strategy that crashes unexpectedly (any non-coderefl exception) gets a
+  record with ``error`` set and ``hidden_passed`` False; the run goes on;
+* a coderefl error (sandbox gone, endpoint unusable, bad configuration)
+  stops the whole run *without* writing a record for the problems in
+  flight, so a resume redoes them instead of trusting a broken verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from coderefl.errors import BadInput, ModelError, SandboxError
+from coderefl.execution.base import Sandbox
+from coderefl.records import BenchmarkTask, ExecutionResult, RunRecord, Trajectory
+from coderefl.run.instrument import RunStats
+from coderefl.run.store import RunStore
+
+#: errors that mean the run itself cannot go on (not: this problem failed)
+FATAL = (SandboxError, ModelError, BadInput)
+
+
+class Solver(Protocol):
+    name: str
+
+    async def solve(self, problem: Any, user_tests: list[str] | None = None, sample: int = 0) -> Trajectory: ...
+
+
+class HiddenScorer(Protocol):
+    per_sample: Any  # Counter[(task_id, sample)] of hidden evaluations
+    limits: Any
+
+    async def score(self, task: BenchmarkTask, code: str, *, sample: int = 0) -> ExecutionResult: ...
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    task: BenchmarkTask
+    sample: int
+
+    @property
+    def task_id(self) -> str:
+        return self.task.problem.task_id
+
+
+def work_items(tasks: Iterable[BenchmarkTask], samples: int, store: RunStore) -> Iterator[WorkItem]:
+    """Items not yet done, sample-major: every task's sample 0 first, so an
+    early stop still gives a pass@1 over all tasks."""
+    tasks = list(tasks)
+    for s in range(samples):
+        for task in tasks:
+            if not store.is_done(task.problem.task_id, s):
+                yield WorkItem(task, s)
+
+
+class Scheduler:
+    """Runs work items through strategy -> scorer -> store."""
+
+    def __init__(
+        self,
+        *,
+        strategy: Solver,
+        scorer: HiddenScorer,
+        sandbox: Sandbox,
+        store: RunStore,
+        model_name: str,
+        concurrency: int = 8,
+        stats: RunStats | None = None,
+        check_generated_tests: bool = True,
+    ) -> None:
+        if concurrency < 1:
+            raise BadInput(f"--concurrency must be at least 1, got {concurrency}")
+        self.strategy = strategy
+        self.scorer = scorer
+        self.sandbox = sandbox
+        self.store = store
+        self.model_name = model_name
+        self.concurrency = concurrency
+        self.stats = stats or RunStats()
+        self.check_generated_tests = check_generated_tests
+        self.hidden_calls = 0
+
+    async def run(self, tasks: list[BenchmarkTask], samples: int) -> list[RunRecord]:
+        """Process every item not yet in the store; return all records of
+        the requested tasks x samples (old and new). Raises the first fatal
+        error after cancelling the items in flight."""
+        wanted = {(t.problem.task_id, s) for t in tasks for s in range(samples)}
+        self.stats.total = len(wanted)
+        old = [r for r in self.store.records if (r.task_id, r.sample) in wanted]
+        self.stats.resumed = len(old)
+        for r in old:
+            self._count(r)
+            self.stats.resumed_usage.add(r.usage)
+
+        queue: asyncio.Queue[WorkItem] = asyncio.Queue()
+        for item in work_items(tasks, samples, self.store):
+            queue.put_nowait(item)
+
+        workers = [asyncio.create_task(self._worker(queue), name=f"worker-{i}") for i in range(min(self.concurrency, max(1, queue.qsize())))]
+        try:
+            # the first worker to raise (a fatal error) ends the run
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            for w in done:
+                if not w.cancelled() and w.exception() is not None:
+                    raise w.exception()  # type: ignore[misc]
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return [r for r in self.store.records if (r.task_id, r.sample) in wanted]
+
+    async def _worker(self, queue: asyncio.Queue[WorkItem]) -> None:
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            self.stats.problems_in_flight += 1
+            self.stats.problems_peak = max(self.stats.problems_peak, self.stats.problems_in_flight)
+            try:
+                record, trajectory, extra = await self.process(item)
+            finally:
+                self.stats.problems_in_flight -= 1
+            # trajectory first: a record on disk always has its trajectory
+            self.store.write_trajectory(item.task_id, item.sample, trajectory, extra)
+            self.store.append(record)
+            self.stats.done += 1
+            self._count(record)
+
+    def _count(self, record: RunRecord) -> None:
+        if record.error:
+            self.stats.errors += 1
+        elif record.hidden_passed:
+            self.stats.passing += 1
+        else:
+            self.stats.failing += 1
+
+    async def process(self, item: WorkItem) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
+        """Solve, score once, check generated tests. Fatal errors propagate."""
+        from coderefl.problems.samples import completion_for
+        from coderefl.problems.scorer import score_generated_tests
+
+        t0 = time.monotonic()
+        record = RunRecord(task_id=item.task_id, sample=item.sample, strategy=self.strategy.name, model=self.model_name)
+        extra: dict[str, Any] = {}
+        try:
+            trajectory = await self.strategy.solve(item.task.problem, user_tests=None, sample=item.sample)
+        except FATAL:
+            raise
+        except Exception as err:  # a bug in a strategy must not end a run of hours
+            record.error = f"strategy crashed: {type(err).__name__}: {err}"
+            record.wall_s = time.monotonic() - t0
+            extra["traceback"] = traceback.format_exc()
+            return record, None, extra
+
+        record.final_code = trajectory.final_code
+        record.internal_passed = trajectory.internal_passed
+        record.iterations = trajectory.iterations
+        record.stop_reason = trajectory.stop_reason
+        record.usage = trajectory.usage
+        try:
+            record.completion = completion_for(item.task, trajectory.final_code)
+            self.hidden_calls += 1
+            result = await self.scorer.score(item.task, trajectory.final_code, sample=item.sample)
+            # the scorer's own count, so a second evaluation anywhere would show as 2
+            record.hidden_evals = self.scorer.per_sample[(item.task_id, item.sample)]
+            record.hidden_status = result.status
+            record.hidden_passed = result.passed
+            extra["hidden"] = {"status": result.status, "failing": [t.name for t in result.failing][:20]}
+            if self.check_generated_tests and trajectory.internal_tests:
+                record.canonical_vs_generated = await score_generated_tests(
+                    self.sandbox, item.task, trajectory.internal_tests, self.scorer.limits
+                )
+        except FATAL:
+            raise
+        except Exception as err:
+            record.error = f"scoring crashed: {type(err).__name__}: {err}"
+            record.hidden_passed = False
+            extra["traceback"] = traceback.format_exc()
+        record.wall_s = time.monotonic() - t0
+        return record, trajectory, extra

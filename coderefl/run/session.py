@@ -1,0 +1,181 @@
+"""One ``coderefl eval`` invocation, from settings to summary.json.
+
+Why separate from the CLI: the CLI parses flags and prints; this module
+wires the layers (problems, model, sandbox, strategy, scorer, store,
+scheduler) and can be driven from Python or a test with the same result.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from coderefl import __version__
+from coderefl.config import ModelConfig
+from coderefl.errors import BadInput
+from coderefl.records import RunRecord
+from coderefl.run.instrument import CountingModel, CountingSandbox, RunStats
+from coderefl.run.progress import ProgressDisplay
+from coderefl.run.scheduler import Scheduler
+from coderefl.run.store import RunStore
+from coderefl.run.summary import default_ks, summarize
+from coderefl.strategies.base import AgentConfig
+
+
+class EvalSettings(BaseModel):
+    """Everything one evaluation needs, resolved."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    benchmark: str
+    problems_file: str | None = None
+    strategy: str = "reflexion"
+    samples: int = Field(1, ge=1)
+    limit: int | None = Field(None, ge=1)
+    concurrency: int = Field(8, ge=1)
+    sandbox_concurrency: int = Field(2, ge=1)
+    sandbox: Literal["docker", "local"] = "docker"
+    out: Path
+    resume: bool = False
+    force: bool = False
+    check_generated_tests: bool = True
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    model: ModelConfig
+
+    def run_config(self) -> dict[str, Any]:
+        """config.json: the full resolved config, secrets redacted. The
+        first four keys are the run's identity (see store.IDENTITY_KEYS)."""
+        problems_file = str(Path(self.problems_file).resolve()) if self.problems_file else None
+        bench = self.benchmark
+        if bench.lower() not in ("humaneval", "mbpp") and Path(bench).expanduser().exists():
+            bench = str(Path(bench).expanduser().resolve())
+        return {
+            "benchmark": {"name": bench, "problems_file": problems_file},
+            "strategy": self.strategy,
+            "model": {
+                "name": self.model.model,
+                "api": self.model.api,
+                "temperature": self.model.temperature,
+                "max_tokens": self.model.max_tokens,
+            },
+            "agent": self.agent.model_dump(mode="json"),
+            "model_config": self.model.redacted(),
+            "run": {
+                "samples": self.samples,
+                "limit": self.limit,
+                "concurrency": self.concurrency,
+                "sandbox_concurrency": self.sandbox_concurrency,
+                "sandbox": self.sandbox,
+                "check_generated_tests": self.check_generated_tests,
+            },
+            "coderefl_version": __version__,
+        }
+
+
+class EvalOutcome(BaseModel):
+    summary: dict[str, Any]
+    records: list[RunRecord]
+    new_records: int
+    out: Path
+
+
+def _make_sandbox(settings: EvalSettings) -> Any:
+    from coderefl.execution import create_sandbox
+
+    if settings.sandbox == "docker":
+        return create_sandbox("docker", pool_size=settings.sandbox_concurrency, limits=settings.agent.limits)
+    return create_sandbox("local", limits=settings.agent.limits)
+
+
+async def run_evaluation(
+    settings: EvalSettings,
+    *,
+    stats: RunStats | None = None,
+    progress: bool = True,
+    progress_interval_s: float = 10.0,
+) -> EvalOutcome:
+    """Run (or resume) an evaluation and write every output file."""
+    from coderefl.model.client import build_model
+    from coderefl.problems.registry import load_benchmark
+    from coderefl.problems.scorer import Scorer
+    from coderefl.strategies.base import create_strategy
+
+    t0 = time.monotonic()
+    store = RunStore(settings.out)
+    if settings.resume and not store.exists():
+        raise BadInput(f"--resume: nothing to resume in {settings.out} (no config.json or results.jsonl)")
+    tasks = load_benchmark(settings.benchmark, problems_file=settings.problems_file, limit=settings.limit)
+    if not tasks:
+        raise BadInput(f"benchmark {settings.benchmark!r} has no problems")
+    ids = [t.problem.task_id for t in tasks]
+    if len(set(ids)) != len(ids):
+        raise BadInput(f"benchmark {settings.benchmark!r} has duplicate task ids")
+
+    stats = stats or RunStats()
+    # build everything that can fail on bad input before touching the run folder
+    model = CountingModel(build_model(settings.model), stats)
+    sandbox = CountingSandbox(_make_sandbox(settings), stats, settings.sandbox_concurrency)
+    try:
+        strategy = create_strategy(settings.strategy, model, sandbox, settings.agent)
+        scorer = Scorer(sandbox, settings.agent.limits)
+        store.open(settings.run_config(), force=settings.force)
+        scheduler = Scheduler(
+            strategy=strategy,
+            scorer=scorer,
+            sandbox=sandbox,
+            store=store,
+            model_name=settings.model.model or "",
+            concurrency=settings.concurrency,
+            stats=stats,
+            check_generated_tests=settings.check_generated_tests,
+        )
+        before = len(store.records)
+        pending = len(tasks) * settings.samples - sum(
+            1 for t in tasks for s in range(settings.samples) if store.is_done(t.problem.task_id, s)
+        )
+        complete = False
+        try:
+            if pending:
+                await sandbox.start()
+                title = f"{settings.strategy} on {settings.benchmark}"
+                async with ProgressDisplay(stats, title=title, interval_s=progress_interval_s, enabled=progress):
+                    records = await scheduler.run(tasks, settings.samples)
+            else:
+                records = await scheduler.run(tasks, settings.samples)
+            complete = True
+        finally:
+            # even a stopped run leaves a readable summary of what it has
+            wanted = {(t.problem.task_id, s) for t in tasks for s in range(settings.samples)}
+            have = [r for r in store.records if (r.task_id, r.sample) in wanted]
+            summary = summarize(
+                have,
+                ks=default_ks(settings.samples),
+                wall_s=time.monotonic() - t0,
+                meta={
+                    "strategy": settings.strategy,
+                    "model": settings.model.model,
+                    "benchmark": settings.benchmark,
+                    "complete": complete and len(have) == len(wanted),
+                    "expected_records": len(wanted),
+                    "new_records": len(store.records) - before,
+                    "session": {
+                        "model_calls": stats.model_calls,
+                        "model_calls_cached": stats.usage.cached_calls,
+                        "peak_model_calls_in_flight": stats.model_peak,
+                        "peak_sandbox_runs_in_flight": stats.sandbox_peak,
+                        "peak_problems_in_flight": stats.problems_peak,
+                        "sandbox_runs": stats.sandbox_runs,
+                    },
+                },
+            )
+            store.write_samples(have)
+            store.write_summary(summary)
+            store.close()
+        return EvalOutcome(summary=summary, records=records, new_records=len(store.records) - before, out=settings.out)
+    finally:
+        store.close()
+        await sandbox.close()
+        await model.close()

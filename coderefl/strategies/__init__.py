@@ -1,0 +1,1 @@
+"""Agent strategies: problem + model + sandbox -> trajectory. One module each."""

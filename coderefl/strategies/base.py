@@ -1,0 +1,103 @@
+"""The strategy layer's interface: problem + model + sandbox -> trajectory.
+
+A strategy is one module with a :class:`Strategy` subclass decorated by
+:func:`register_strategy`. It sees a :class:`~coderefl.records.Problem`
+(never hidden tests), talks to the model through
+:class:`~coderefl.model.base.ChatModel` and runs code through
+:class:`~coderefl.execution.base.Sandbox`. Budgets, step recording and
+best-candidate bookkeeping live in :mod:`coderefl.strategies.episode`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from coderefl.errors import BadInput
+from coderefl.execution.base import Sandbox
+from coderefl.model.base import ChatModel
+from coderefl.records import Limits, Problem, Step, Trajectory
+
+
+class AgentConfig(BaseModel):
+    """Every knob of the agent, including the ablation switches."""
+
+    max_iters: int = Field(5, ge=1, description="generate/test rounds at most")
+    num_tests: int = Field(6, ge=0, description="internal unit tests to keep")
+    generated_tests: bool = Field(True, description="ablation: let the model write its own tests")
+    reflection: bool = Field(True, description="ablation: verbal reflection (off: raw feedback only)")
+    memory_size: int = Field(1, ge=0, description="reflections kept in episodic memory (Reflexion keeps 1)")
+    property_tests: bool = Field(False, description="also ask for hypothesis properties")
+    candidates: int = Field(1, ge=1, description="candidates per round, weighed by test agreement when > 1")
+    temperature: float = Field(0.0, ge=0)
+    retry_temperature_step: float = Field(0.2, ge=0, description="retry: temperature rise per attempt")
+    max_calls: int | None = Field(None, ge=1, description="budget: model calls per problem")
+    max_tokens: int | None = Field(None, ge=1, description="budget: tokens per problem")
+    max_wall_s: float | None = Field(None, gt=0, description="budget: wall time per problem")
+    keep_messages: Literal["full", "hash"] = "full"
+    limits: Limits = Field(default_factory=Limits)
+
+
+class Strategy(abc.ABC):
+    """Solve one problem; never raises for model or program failures (those
+    end the trajectory with a stop reason), only for misconfiguration."""
+
+    name: str = "abstract"
+    #: True when the strategy needs instructions (a chat model), not just code completion
+    needs_chat: bool = False
+
+    def __init__(self, model: ChatModel, sandbox: Sandbox, config: AgentConfig | None = None) -> None:
+        self.model = model
+        self.sandbox = sandbox
+        self.config = config or AgentConfig()
+        #: called with each step as it is recorded (progress displays); not part of the result
+        self.observer: Callable[[Step], None] | None = None
+        if self.needs_chat and getattr(model, "api", "chat") != "chat":
+            raise BadInput(
+                f"strategy {self.name!r} needs instructions, so a chat model; with --api completions "
+                f"use one of: {', '.join(completion_strategies())}"
+            )
+
+    @abc.abstractmethod
+    async def solve(self, problem: Problem, user_tests: list[str] | None = None, sample: int = 0) -> Trajectory:
+        """Return the trajectory. ``user_tests`` are authoritative tests the
+        user supplied (run always, never dropped); ``sample`` is the sample
+        index of a pass@k run (it keys the response cache)."""
+
+
+_STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
+    def deco(cls: type[Strategy]) -> type[Strategy]:
+        cls.name = name
+        _STRATEGIES[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    from coderefl.strategies import critic, reflexion, retry, self_refine, simple  # noqa: F401
+
+
+def strategy_names() -> list[str]:
+    _load_all()
+    return sorted(_STRATEGIES)
+
+
+def completion_strategies() -> list[str]:
+    _load_all()
+    return sorted(n for n, c in _STRATEGIES.items() if not c.needs_chat)
+
+
+def create_strategy(name: str, model: ChatModel, sandbox: Sandbox, config: AgentConfig | None = None) -> Strategy:
+    _load_all()
+    try:
+        cls = _STRATEGIES[name]
+    except KeyError:
+        raise BadInput(f"unknown strategy {name!r}; choose from {', '.join(sorted(_STRATEGIES))}") from None
+    return cls(model, sandbox, config)

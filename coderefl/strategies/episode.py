@@ -1,0 +1,243 @@
+"""One attempt at one problem: step recording, budgets and the best candidate.
+
+Every strategy drives an :class:`Episode`. It is the only place that calls
+the model and the sandbox on the strategy's behalf, so every call is
+recorded as a step, counted against the budget, and visible in the
+trajectory. A budget hit raises :class:`~coderefl.errors.BudgetExceeded`
+*before* the call that would exceed it; :meth:`Episode.finish` then closes
+the trajectory with the best candidate so far.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from coderefl.code.extract import Extraction, completion_to_module, extract_code
+from coderefl.errors import BudgetExceeded
+from coderefl.execution.base import Sandbox
+from coderefl.model.base import ChatModel
+from coderefl.records import (
+    ChatMessage,
+    Completion,
+    ExecutionResult,
+    Problem,
+    Step,
+    StepKind,
+    StopReason,
+    Trajectory,
+    Usage,
+    messages_hash,
+)
+from coderefl.strategies.base import AgentConfig, Strategy
+from coderefl.strategies.testset import join_tests
+
+#: stop sequences for base models completing a function body
+COMPLETION_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert "]
+#: identical requests per episode that get distinct cache entries
+MAX_REPEATS = 1000
+
+
+@dataclass
+class Candidate:
+    code: str
+    passed: int
+    total: int
+    iteration: int
+
+    @property
+    def all_passed(self) -> bool:
+        return self.total > 0 and self.passed == self.total
+
+    @property
+    def score(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+class Episode:
+    def __init__(self, strategy: Strategy, problem: Problem, sample: int = 0) -> None:
+        self.problem = problem
+        self.model: ChatModel = strategy.model
+        self.sandbox: Sandbox = strategy.sandbox
+        self.config: AgentConfig = strategy.config
+        self.observer = strategy.observer
+        self.sample = sample
+        self.trajectory = Trajectory(task_id=problem.task_id, strategy=strategy.name)
+        self._t0 = time.monotonic()
+        self.best: Candidate | None = None
+        self.last_code = ""
+        self._asked: dict[str, int] = {}
+        self._shown = 0
+
+    def _cache_index(self, key: str) -> int:
+        """The response-cache sample index of a request.
+
+        An identical request made again within one episode (the same
+        reflection prompt twice, say) is a fresh draw, not a replay, so each
+        repeat gets its own index; a re-run or resumed run repeats the same
+        sequence and so hits the cache exactly."""
+        occurrence = self._asked.get(key, 0)
+        self._asked[key] = occurrence + 1
+        return self.sample * MAX_REPEATS + occurrence
+
+    # -- budget -----------------------------------------------------------
+    @property
+    def usage(self) -> Usage:
+        return self.trajectory.usage
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def check_budget(self) -> None:
+        c = self.config
+        if c.max_calls is not None and self.usage.calls >= c.max_calls:
+            raise BudgetExceeded("budget_calls", f"{self.usage.calls} model calls used of {c.max_calls}")
+        if c.max_tokens is not None and self.usage.total_tokens >= c.max_tokens:
+            raise BudgetExceeded("budget_tokens", f"{self.usage.total_tokens} tokens used of {c.max_tokens}")
+        if c.max_wall_s is not None and self.elapsed() >= c.max_wall_s:
+            raise BudgetExceeded("budget_time", f"{self.elapsed():.1f}s used of {c.max_wall_s}s")
+
+    # -- steps ------------------------------------------------------------
+    def _step(self, kind: StepKind, iteration: int, **fields) -> Step:
+        step = Step(index=len(self.trajectory.steps), kind=kind, iteration=iteration, **fields)
+        self._notify()
+        self.trajectory.steps.append(step)
+        return step
+
+    def _notify(self) -> None:
+        """Show the observer the last step, once it is complete: a step's
+        tests, code and reflection are filled in after it is recorded, so
+        it is shown when the next one starts, or at the finish."""
+        steps = self.trajectory.steps
+        if self.observer is not None and steps and self._shown < len(steps):
+            self._shown = len(steps)
+            self.observer(steps[-1])
+
+    async def ask(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        kind: StepKind,
+        phase: str,
+        iteration: int = 0,
+        n: int = 1,
+        temperature: float | None = None,
+    ) -> Completion:
+        """One chat call, recorded as a step of ``kind``."""
+        self.check_budget()
+        t = time.monotonic()
+        temp = self.config.temperature if temperature is None else temperature
+        sha = messages_hash(list(messages))
+        completion = await self.model.chat(
+            list(messages), phase=phase, n=n, temperature=temp, sample_index=self._cache_index(f"{sha}/{n}/{temp}")
+        )
+        self.usage.add(completion.usage)
+        keep_full = self.config.keep_messages == "full"
+        self._step(
+            kind,
+            iteration,
+            messages=list(messages) if keep_full else None,
+            messages_sha=sha,
+            response=completion.texts[0] if completion.texts else "",
+            usage=completion.usage,
+            duration_s=time.monotonic() - t,
+            data={"n": n, "temperature": temp, "texts": completion.texts[1:]} if n > 1 else {"temperature": temp},
+        )
+        return completion
+
+    async def complete_code(self, *, iteration: int, temperature: float | None = None) -> Extraction:
+        """Completion mode (base models): continue the prompt, keep the function."""
+        self.check_budget()
+        t = time.monotonic()
+        temp = self.config.temperature if temperature is None else temperature
+        completion = await self.model.complete(
+            self.problem.prompt,
+            phase="generate",
+            temperature=temp,
+            stop=COMPLETION_STOPS,
+            sample_index=self._cache_index(f"complete/{temp}"),
+        )
+        self.usage.add(completion.usage)
+        text = completion.texts[0] if completion.texts else ""
+        module = completion_to_module(self.problem.prompt, text)
+        extraction = extract_code(module, self.problem.entry_point, prompt=self.problem.prompt)
+        self._step(
+            "generate",
+            iteration,
+            response=text,
+            code=extraction.code,
+            usage=completion.usage,
+            duration_s=time.monotonic() - t,
+            note=_extraction_note(extraction),
+            data={"temperature": temp, "api": "completions"},
+        )
+        return extraction
+
+    def extract(self, text: str, iteration: int) -> Extraction:
+        """Extract runnable code from a response; attach it to the last step."""
+        extraction = extract_code(text, self.problem.entry_point, prompt=self.problem.prompt)
+        step = self.trajectory.steps[-1]
+        step.code = extraction.code
+        step.note = _extraction_note(extraction)
+        if extraction.code:
+            self.last_code = extraction.code
+        return extraction
+
+    async def execute(self, code: str, tests: Sequence[str], *, iteration: int, note: str | None = None) -> ExecutionResult:
+        """Run ``code`` against ``tests`` in the sandbox, recorded as a step,
+        and keep the best candidate by tests passed."""
+        self.check_budget()
+        t = time.monotonic()
+        result = await self.sandbox.run(code, join_tests(tests) if tests else None, self.config.limits)
+        self._step(
+            "execute",
+            iteration,
+            code=code,
+            tests=list(tests),
+            execution=result,
+            duration_s=time.monotonic() - t,
+            note=note,
+        )
+        passed = sum(1 for o in result.tests if o.status == "passed") if result.status != "error" else 0
+        total = max(len(tests), len(result.tests))
+        if result.status == "passed":
+            passed = total
+        self.consider(Candidate(code=code, passed=passed, total=total, iteration=iteration))
+        return result
+
+    def consider(self, candidate: Candidate) -> None:
+        """Keep the candidate passing most tests; on a tie, the later one."""
+        if not candidate.code:
+            return
+        if self.best is None or candidate.score >= self.best.score:
+            self.best = candidate
+
+    def decide(self, note: str, *, iteration: int = 0, **data) -> None:
+        """Record a decision the strategy took (a dropped test, a chosen candidate)."""
+        self._step("decision", iteration, note=note, data=data)
+
+    def finish(self, stop_reason: StopReason, *, iterations: int, tests: Sequence[str] = ()) -> Trajectory:
+        self._notify()
+        traj = self.trajectory
+        best = self.best
+        traj.final_code = best.code if best else self.last_code
+        if best is None:
+            traj.internal_passed = None if not tests else False
+        else:
+            traj.internal_passed = best.all_passed if best.total else None
+        traj.internal_tests = list(tests)
+        traj.stop_reason = stop_reason
+        traj.iterations = iterations
+        traj.duration_s = self.elapsed()
+        return traj
+
+
+def _extraction_note(extraction: Extraction) -> str | None:
+    if extraction.syntax_error:
+        return f"syntax error: {extraction.syntax_error}"
+    if not extraction.code:
+        return "no code found in the response"
+    if not extraction.entry_point_found:
+        return "entry point not found in the response"
+    return None

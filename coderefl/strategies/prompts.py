@@ -1,0 +1,148 @@
+"""Prompt builders. Each returns the chat messages for one phase.
+
+They see only what the agent may see: the problem's prompt, its visible
+examples, the agent's own code, tests, feedback and reflections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from coderefl.records import ChatMessage, Problem
+
+SYSTEM = (
+    "You are an expert Python programmer. You write correct, self-contained Python 3 code "
+    "using only the standard library, and you answer in a single ```python code block when asked for code."
+)
+
+
+def _sys() -> ChatMessage:
+    return ChatMessage(role="system", content=SYSTEM)
+
+
+def _task(problem: Problem, examples: Sequence[str] = ()) -> str:
+    text = f"Implement the Python function `{problem.entry_point}` described here:\n\n```python\n{problem.prompt.rstrip()}\n```"
+    extra = [e for e in examples if e not in problem.prompt]
+    if extra:
+        text += "\n\nIt must satisfy these examples:\n```python\n" + "\n".join(extra) + "\n```"
+    return text
+
+
+def generate(problem: Problem, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    return [
+        _sys(),
+        ChatMessage(
+            role="user",
+            content=_task(problem, examples)
+            + "\n\nReply with the complete function, with the imports and helpers it needs, in one ```python block.",
+        ),
+    ]
+
+
+def write_tests(problem: Problem, n: int, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    return [
+        _sys(),
+        ChatMessage(
+            role="user",
+            content=_task(problem, examples)
+            + f"\n\nDo not implement it. Instead write {n} unit tests for it as plain `assert` statements, "
+            f"one per line, each calling `{problem.entry_point}(...)` directly and comparing with the exact expected "
+            "value. Cover ordinary cases and edge cases, and rely only on behaviour the description states. "
+            "Reply with the asserts in one ```python block and nothing else.",
+        ),
+    ]
+
+
+def write_properties(problem: Problem, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    return [
+        _sys(),
+        ChatMessage(
+            role="user",
+            content=_task(problem, examples)
+            + "\n\nDo not implement it. Write at most 3 property-based tests for it with the `hypothesis` library: "
+            f"each a function named `test_...` decorated with `@given(...)` that calls `{problem.entry_point}` and checks "
+            "an invariant the description guarantees (a round trip, an ordering, a comparison with a simple "
+            "brute-force version you write inside the test). Keep generated inputs small (e.g. max_size=8). "
+            "Include the imports. Reply in one ```python block.",
+        ),
+    ]
+
+
+def regenerate(
+    problem: Problem,
+    previous_code: str,
+    feedback: str,
+    reflections: Sequence[str],
+    examples: Sequence[str] = (),
+) -> list[ChatMessage]:
+    """Multi-turn: the task, the previous attempt, then what went wrong."""
+    parts = [f"I ran your implementation against unit tests:\n{feedback}"]
+    if reflections:
+        notes = "\n".join(f"- {r.strip()}" for r in reflections)
+        parts.append(f"Your reflections on the failed attempts so far:\n{notes}")
+    parts.append(
+        "Write an improved, complete implementation that fixes these problems, in one ```python block. "
+        "Some unit tests may themselves be wrong; follow the problem description when they disagree with it."
+    )
+    return [
+        *generate(problem, examples),
+        ChatMessage(role="assistant", content=f"```python\n{previous_code.rstrip()}\n```"),
+        ChatMessage(role="user", content="\n\n".join(parts)),
+    ]
+
+
+def reflect(problem: Problem, code: str, feedback: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    return [
+        _sys(),
+        ChatMessage(
+            role="user",
+            content=_task(problem, examples)
+            + f"\n\nHere is an implementation:\n```python\n{code.rstrip()}\n```\n\n"
+            f"It was run against unit tests:\n{feedback}\n\n"
+            "In a few sentences, explain why the implementation is wrong and what must change to fix it. "
+            "Name the exact faulty line or condition. If a test's expected value contradicts the description, "
+            "say so. Do not write code.",
+        ),
+    ]
+
+
+def critique(problem: Problem, code: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    return [
+        _sys(),
+        ChatMessage(
+            role="user",
+            content=_task(problem, examples)
+            + f"\n\nReview this implementation for correctness against the description, reasoning about edge "
+            f"cases step by step:\n```python\n{code.rstrip()}\n```\n\n"
+            "If it is correct, reply with exactly LGTM. Otherwise list the concrete problems. Do not write code.",
+        ),
+    ]
+
+
+def revise(problem: Problem, code: str, critique_text: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    return [
+        *generate(problem, examples),
+        ChatMessage(role="assistant", content=f"```python\n{code.rstrip()}\n```"),
+        ChatMessage(
+            role="user",
+            content=f"A review of this implementation found:\n{critique_text.strip()}\n\n"
+            "Write a corrected, complete implementation in one ```python block.",
+        ),
+    ]
+
+
+def tool_feedback(problem: Problem, code: str, report: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    """CRITIC: what the interpreter showed, as the critique."""
+    return [
+        *generate(problem, examples),
+        ChatMessage(role="assistant", content=f"```python\n{code.rstrip()}\n```"),
+        ChatMessage(
+            role="user",
+            content=f"I ran this code in a Python interpreter with the examples from the description:\n{report}\n\n"
+            "Using what the run shows, write a corrected, complete implementation in one ```python block.",
+        ),
+    ]
+
+
+def is_lgtm(text: str) -> bool:
+    return text.strip().strip(".!` ").upper().startswith("LGTM")

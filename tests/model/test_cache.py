@@ -1,0 +1,58 @@
+"""The SQLite response cache: keys, first-writer-wins, and several processes at once."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+from coderefl.model.cache import CachedChoice, ResponseCache, choice_key, request_key
+
+
+def key(**over) -> str:
+    base = dict(model="m", api="chat", payload=[{"role": "user", "content": "hi"}], temperature=0.0,
+                max_tokens=10, stop=None, sample_index=0)
+    base.update(over)
+    return request_key(**base)
+
+
+def test_key_depends_on_every_sampling_input():
+    k = key()
+    assert k == key()
+    variants = [key(model="m2"), key(api="completions"), key(payload="hi"), key(temperature=0.1),
+                key(max_tokens=11), key(stop=["x"]), key(sample_index=1)]
+    assert len({k, *variants}) == len(variants) + 1
+    assert choice_key(k, 0) != choice_key(k, 1)
+
+
+def test_roundtrip_and_first_writer_wins(tmp_path):
+    cache = ResponseCache(tmp_path / "sub" / "c.sqlite")
+    cache.put_many("m", [("a", CachedChoice("one", "stop", 3, 4))])
+    cache.put_many("m", [("a", CachedChoice("two", "stop", 3, 4)), ("b", CachedChoice("b", None, 0, 0))])
+    got = cache.get_many(["a", "b", "missing"])
+    assert got["a"].text == "one" and got["b"].finish_reason is None and "missing" not in got
+    assert len(cache) == 2
+    cache.close()
+    cache.close()  # idempotent
+    assert ResponseCache(tmp_path / "sub" / "c.sqlite").get_many(["a"])["a"].text == "one"
+
+
+def _writer(path: str, tag: str, n: int) -> None:
+    cache = ResponseCache(Path(path))
+    for i in range(n):
+        cache.put_many("m", [(f"k{i}", CachedChoice(f"{tag}{i}", "stop", 1, 1))])
+    cache.close()
+
+
+def test_several_processes_share_one_file(tmp_path):
+    path = str(tmp_path / "c.sqlite")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, tag, 200)) for tag in "ab"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    cache = ResponseCache(path)
+    got = cache.get_many([f"k{i}" for i in range(200)])
+    assert len(got) == 200 and len(cache) == 200
+    assert all(c.text[1:] == str(i) for i, c in ((int(k[1:]), c) for k, c in got.items()))
