@@ -70,6 +70,11 @@ class ModelConfig(BaseModel):
     def _strip_slash(cls, v: str | None) -> str | None:
         return v.rstrip("/") if v else v
 
+    @field_validator("cache_path")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(v).expanduser()
+
     def price(self, model: str | None = None) -> tuple[float, float]:
         """(USD per 1M prompt tokens, per 1M completion tokens) for ``model``.
 

@@ -133,7 +133,7 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
     _isinstance, _len, _str, _type, _getattr, _callable = isinstance, len, str, type, getattr, callable
     _bool, _base, _assert_error = bool, BaseException, AssertionError
     _extract_tb, _walk_tb = traceback.extract_tb, traceback.walk_tb
-    _modtype, _modules, _iscoro = types.ModuleType, sys.modules, None
+    _modtype, _modules = types.ModuleType, sys.modules
     _flush_targets = [sys.stdout, sys.stderr]
     ops = {ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne), ast.Lt: ("<", operator.lt),
            ast.LtE: ("<=", operator.le), ast.Gt: (">", operator.gt), ast.GtE: (">=", operator.ge),
@@ -191,13 +191,13 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
             pass
         return head
 
-    def explain_compare(node: ast.Compare, left: object, right: object, seg_src: str) -> str:
+    def explain_compare(node: ast.Compare, left: object, right: object) -> str:
         sym = ops.get(_type(node.ops[0]), ("?", None))[0]
         lsrc = seg(node.left)
         verb = "returned" if _isinstance(node.left, ast.Call) else "was"
         return "%s %s %s, expected %s%s" % (lsrc, verb, srepr(left), "" if sym == "==" else sym + " ", srepr(right))
 
-    def explain_truth(test: ast.expr, value: object, seg_src: str) -> str:
+    def explain_truth(test: ast.expr, value: object) -> str:
         inner = test.operand if _isinstance(test, ast.UnaryOp) and _isinstance(test.op, ast.Not) else test
         verb = "returned" if _isinstance(inner, ast.Call) else "was"
         return "%s %s %s" % (seg(inner), verb, srepr(value))
@@ -262,7 +262,7 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
                 g, loc = frame.f_globals, frame.f_locals
                 left = _eval(_compile(ast.Expression(node.test.left), "tests.py", "eval"), g, loc)
                 right = _eval(_compile(ast.Expression(node.test.comparators[0]), "tests.py", "eval"), g, loc)
-                return "%s failed: %s" % (where, explain_compare(node.test, left, right, src))
+                return "%s failed: %s" % (where, explain_compare(node.test, left, right))
             return "%s failed" % where
         except _base:
             return base
@@ -293,9 +293,11 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
     restore_builtins()
     send("import", 0, "passed", "")
 
-    ns: dict = {k: v for k, v in module.__dict__.items() if not (k.startswith("__") and k.endswith("__"))}
-    ns.update({"__name__": "tests", "__file__": os.path.abspath("tests.py"), "__builtins__": builtins,
-               "solution": module})
+    # the module is reachable as ``solution`` unless the program defines that
+    # name itself (HumanEval/121's entry point is called ``solution``)
+    ns: dict = {"solution": module}
+    ns.update({k: v for k, v in module.__dict__.items() if not (k.startswith("__") and k.endswith("__"))})
+    ns.update({"__name__": "tests", "__file__": os.path.abspath("tests.py"), "__builtins__": builtins})
 
     def run_statement(step: dict, payload) -> tuple[str, str]:
         code, node, extra = payload
@@ -305,12 +307,12 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
             fn = ops[_type(node.test.ops[0])][1]
             if _bool(fn(left, right)):
                 return "passed", ""
-            msg = explain_compare(node.test, left, right, src)
+            msg = explain_compare(node.test, left, right)
         elif extra is not None:  # assert <expr> / assert not <expr>
             value = _eval(extra[0], ns)
             if _bool(value) != extra[3]:
                 return "passed", ""
-            msg = explain_truth(node.test, value, src)
+            msg = explain_truth(node.test, value)
         else:
             _exec(code, ns)
             return "passed", ""

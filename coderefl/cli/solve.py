@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from coderefl.cli.options import agent_config_from, agent_options, sandbox_option
+from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 from coderefl.cli.render import step_line
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
 from coderefl.errors import BadInput
@@ -64,6 +64,12 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+class _CompletionOnly:
+    """Stands in for a base model when checking a strategy fits one."""
+
+    api = "completions"
+
+
 async def _solve(strategy, problem, user_tests) -> Trajectory:
     try:
         await strategy.sandbox.start()
@@ -84,21 +90,29 @@ async def _solve(strategy, problem, user_tests) -> Trajectory:
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @sandbox_option
 @agent_options
+@local_option
 @model_options
-def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, sandbox_backend, **kwargs) -> None:
+def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, sandbox_backend, local, **kwargs) -> None:
     """Solve one problem: PROMPT, --file SPEC, or '-' for stdin."""
     model_config = resolve_model_config(**pop_model_flags(kwargs))
-    agent_config = agent_config_from(kwargs)
+    agent_config = agent_config_from(kwargs, temperature=model_config.temperature)
     user_tests = split_tests(_read(tests_file, "tests file")) if tests_file else []
     problem = problem_from_spec(_spec_text(prompt, spec_file), entry=entry, tests=user_tests)
 
-    model = build_model(model_config)
-    agent = create_strategy(strategy, model, create_sandbox(sandbox_backend, pool_size=1, limits=agent_config.limits), agent_config)
+    if local:  # fail fast on a strategy a base model cannot drive, before starting a server
+        create_strategy(strategy, _CompletionOnly(), None, agent_config)  # type: ignore[arg-type]
     err = Console(stderr=True, highlight=False)
-    if not quiet:
-        agent.observer = lambda step: err.print(step_line(step))
-        err.print(f"[bold]solving[/bold] {problem.entry_point} with {strategy} ({model_config.model})")
-    traj = asyncio.run(_solve(agent, problem, user_tests))
+    with model_endpoint(model_config, local) as endpoint:
+        agent = create_strategy(
+            strategy,
+            build_model(endpoint),
+            create_sandbox(sandbox_backend, pool_size=1, limits=agent_config.limits),
+            agent_config,
+        )
+        if not quiet:
+            agent.observer = lambda step: err.print(step_line(step))
+            err.print(f"[bold]solving[/bold] {problem.entry_point} with {strategy} ({endpoint.model})")
+        traj = asyncio.run(_solve(agent, problem, user_tests))
 
     if out is not None:
         write_atomic(out, traj.final_code)

@@ -61,7 +61,7 @@ class Extraction:
 
 
 def _def_re(name: str) -> re.Pattern[str]:
-    return re.compile(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", re.M)
+    return re.compile(rf"^(?:async\s+)?def\s+{re.escape(name)}\s*\(", re.M)
 
 
 def _rank_blocks(blocks: list[Block], entry_point: str | None) -> list[Source]:
@@ -146,14 +146,17 @@ def extract_code(response: str, entry_point: str | None, prompt: str | None = No
         entry_found = False
         code = ""
     if not entry_found and sources:
-        # nothing clean to assemble (e.g. the definition is inside a parse
-        # error): hand back the best block as is, with its error
         best = max(sources, key=lambda s: s.priority)
         raw = best.code
         if entry_point and _def_re(entry_point).search(raw):
-            return Extraction(raw, True, syntax_error(raw) or "entry point definition not parsed")
-        if not code:
-            return Extraction(raw if raw.strip() else "", False, syntax_error(raw) if raw.strip() else None)
+            # the definition is there but inside a parse error: hand back the
+            # block as is, so the error's location points into what the model wrote
+            return Extraction(raw, True, syntax_error(raw) or "line 1, column 1: entry point definition not parsed")
+        # no entry point: keep the definitions (and what they need), never example usage
+        others = {n for s in sources for st in s.stmts if st.kind == "def" for n in st.binds}
+        code, _ = assemble(all_sources, others)
+        if not code and best.has_error:
+            return Extraction(raw, False, syntax_error(raw))
     return Extraction(code, entry_found, syntax_error(code) if code else None)
 
 
@@ -170,8 +173,9 @@ def _bare_body(response: str) -> str:
 # completion mode
 # --------------------------------------------------------------------------
 
-#: the stop sequences base-model runs use for HumanEval-style prompts
-STOP_SEQUENCES = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert ", '\n"""', "\n```")
+#: the usual stop sequences for a base model completing a HumanEval-style
+#: prompt (pass them as ``stop=``; completion_to_module cuts the same way)
+STOP_SEQUENCES = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 
 
 def _truncate_completion(prompt: str, completion: str) -> tuple[str, str]:

@@ -100,14 +100,14 @@ def describe_error(tree: Tree, code_bytes: bytes) -> str | None:
 def syntax_error(code: str) -> str | None:
     """``"line L, column C: ..."`` for the first syntax error, or None.
 
-    tree-sitter finds structural errors with their location; Python's own
-    compiler (which does not run anything) then catches what tree-sitter's
+    tree-sitter finds the error even in badly broken text and says where;
+    Python's own compiler (which runs nothing) then words it best ("'('
+    was never closed", "expected ':'") and also catches what tree-sitter's
     grammar accepts but Python does not (``return`` outside a function,
-    inconsistent indentation, assigning to a literal)."""
+    inconsistent indentation). Python has the last word: the sandbox runs
+    Python, so code it compiles is not a syntax error."""
     data = code.encode("utf-8")
-    msg = describe_error(_parser().parse(data), data)
-    if msg is not None:
-        return msg
+    ts_message = describe_error(_parser().parse(data), data)
     try:
         compile(code, "<solution>", "exec", dont_inherit=True)
     except SyntaxError as err:
@@ -115,7 +115,7 @@ def syntax_error(code: str) -> str | None:
         col = err.offset or 1
         return f"line {line}, column {col}: {err.msg}"
     except (ValueError, RecursionError, MemoryError, OverflowError) as err:  # NUL bytes, absurd nesting
-        return f"line 1, column 1: {type(err).__name__}: {err}"
+        return ts_message or f"line 1, column 1: {type(err).__name__}: {err}"
     return None
 
 

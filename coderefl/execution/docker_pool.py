@@ -96,6 +96,8 @@ class _SubPool:
         self.pending = 0
         self.lock = threading.Lock()
         self.executor = ThreadPoolExecutor(size, thread_name_prefix="coderefl-sandbox")
+        self.inflight = 0  # runs submitted and not finished (guarded by owner._lock)
+        self.last_used = time.monotonic()
 
     # -- container lifecycle ----------------------------------------------
     def _new(self) -> _Container:
@@ -231,7 +233,8 @@ class DockerPoolSandbox(Sandbox):
     ``pool_size`` containers are kept per distinct container-level limits
     (memory, pids, cpus, tmpfs); the pool for ``limits`` starts with
     ``start()``, others on first use. ``max_uses`` jobs per container, then
-    it is replaced. ``grace_s`` is how long past the time limit the host waits
+    it is replaced. At most ``max_subpools`` sub-pools live at once (the
+    least recently used idle one is closed). ``grace_s`` is how long past the time limit the host waits
     for the runner's own timeout verdict before killing the container.
     """
 
@@ -245,6 +248,7 @@ class DockerPoolSandbox(Sandbox):
         image: str | None = None,
         grace_s: float = 3.0,
         ready_timeout: float = 30.0,
+        max_subpools: int = 4,
     ) -> None:
         super().__init__(limits)
         self.pool_size = max(1, int(pool_size))
@@ -252,6 +256,7 @@ class DockerPoolSandbox(Sandbox):
         self.image = image
         self.grace_s = grace_s
         self.ready_timeout = ready_timeout
+        self.max_subpools = max(1, int(max_subpools))
         self.client: Any = None
         self.closed = False
         self._pools: dict[tuple, _SubPool] = {}
@@ -287,12 +292,25 @@ class DockerPoolSandbox(Sandbox):
         await asyncio.to_thread(self.close_sync)
 
     def _subpool(self, limits: Limits) -> _SubPool:
+        """The sub-pool for these container-level limits, created on first
+        use. Beyond ``max_subpools`` the least recently used idle one (never
+        the pool's own) is closed, so odd limits cannot pile up containers."""
         key = container_key(limits)
+        evicted = None
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
                 pool = self._pools[key] = _SubPool(self, limits, self.pool_size)
-            return pool
+                if len(self._pools) > self.max_subpools:
+                    own = container_key(self.limits)
+                    idle = [p for k, p in self._pools.items() if k not in (own, key) and p.inflight == 0]
+                    if idle:
+                        evicted = min(idle, key=lambda p: p.last_used)
+                        del self._pools[container_key(evicted.limits)]
+            pool.last_used = time.monotonic()
+        if evicted is not None:
+            evicted.close()
+        return pool
 
     # -- running ----------------------------------------------------------
     def run_sync(
@@ -306,7 +324,21 @@ class DockerPoolSandbox(Sandbox):
         job = make_job(program, tests, limits, files)
         if self.client is None:
             self.start_sync()
-        return self._subpool(limits).execute(job, limits)
+        pool = self._claim(limits)
+        try:
+            return pool.execute(job, limits)
+        finally:
+            self._release(pool)
+
+    def _claim(self, limits: Limits) -> _SubPool:
+        pool = self._subpool(limits)
+        with self._lock:
+            pool.inflight += 1
+        return pool
+
+    def _release(self, pool: _SubPool) -> None:
+        with self._lock:
+            pool.inflight -= 1
 
     async def run(
         self,
@@ -319,11 +351,13 @@ class DockerPoolSandbox(Sandbox):
         job = make_job(program, tests, limits, files)
         if self.client is None:
             await self.start()
-        pool = self._subpool(limits)
         if self.closed:
             raise SandboxUnavailable("the sandbox is closed")
+        pool = self._claim(limits)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(pool.executor, pool.execute, job, limits)
         except RuntimeError as err:  # executor shut down by close()
             raise SandboxUnavailable(f"the sandbox is closed ({err})") from None
+        finally:
+            self._release(pool)

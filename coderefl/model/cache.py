@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coderefl.errors import BadInput
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -93,12 +95,17 @@ class ResponseCache:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute(_SCHEMA)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute(_SCHEMA)
+            except (OSError, sqlite3.Error) as err:
+                raise BadInput(
+                    f"cannot use the response cache {self.path}: {err}; set CODEREFL_CACHE_PATH or pass --no-cache"
+                ) from None
             self._conn = conn
         return self._conn
 

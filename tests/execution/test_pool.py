@@ -166,3 +166,19 @@ def test_warm_latency_is_small(pool):
         times.append(time.monotonic() - t0)
     times.sort()
     assert times[len(times) // 2] < 0.25  # generous: CI machines are shared
+
+
+def test_odd_limits_do_not_pile_up_sub_pools(docker_ready):
+    from coderefl.execution.docker_pool import DockerPoolSandbox
+
+    sb = DockerPoolSandbox(pool_size=1, max_subpools=2)
+    sb.start_sync()
+    try:
+        for mb in (200, 210, 220):
+            assert sb.run_sync(GOOD, GOOD_TESTS, Limits(memory_mb=mb)).passed
+        assert len(sb._pools) == 2
+        live = sum(len(p.live) for p in sb._pools.values())
+        assert live <= 2
+        assert sb.run_sync(GOOD, GOOD_TESTS).passed  # the pool's own sub-pool survived
+    finally:
+        sb.close_sync()

@@ -160,3 +160,11 @@ def test_hidden_tests_are_not_on_disk(local):
         "    return [f for f in os.listdir('.') if f != 'solution.py']\n"
     )
     assert local.run_sync(program, "assert on_disk() == []\n").status == "passed"
+
+
+def test_a_function_named_solution_wins_over_the_module(local):
+    # HumanEval/121's entry point is called ``solution``
+    r = local.run_sync("def solution(xs):\n    return sum(xs)\n", "assert solution([1, 2]) == 3\n")
+    assert r.status == "passed", r
+    r = local.run_sync("def g():\n    return 1\n", "assert solution.g() == 1\n")
+    assert r.status == "passed", r

@@ -56,3 +56,16 @@ def test_several_processes_share_one_file(tmp_path):
     got = cache.get_many([f"k{i}" for i in range(200)])
     assert len(got) == 200 and len(cache) == 200
     assert all(c.text[1:] == str(i) for i, c in ((int(k[1:]), c) for k, c in got.items()))
+
+
+def test_unusable_cache_path_is_one_line_bad_input(tmp_path):
+    import pytest
+
+    from coderefl.errors import BadInput
+
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(BadInput, match="--no-cache"):
+        ResponseCache(tmp_path / "file" / "c.sqlite").get_many(["k"])
+    (tmp_path / "junk.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(BadInput, match="junk.sqlite"):
+        ResponseCache(tmp_path / "junk.sqlite").get_many(["k"])

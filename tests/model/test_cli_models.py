@@ -115,3 +115,11 @@ def test_check_as_a_real_process(server):
     )
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "refused the API key" in p.stderr
+
+
+def test_check_wrong_base_url_path(server, coderefl):
+    root = server.base_url.removesuffix("/v1")
+    p = coderefl("--base-url", root, "--api-key", "sk-test", "--model", "llama3")
+    assert p.returncode == 2
+    assert "not listed" in p.stdout and "ends in /v1" in p.stdout
+    assert "unknown model 'llama3'" in p.stderr and "ends in /v1" in p.stderr

@@ -379,3 +379,27 @@ def test_at_most_four_stops_for_openai_only(openai_server, make_config):
     stops = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
     run(_chat(OpenAIModel(make_config(openai_server)), msgs(), phase="g", stop=stops))
     assert openai_server.requests[-1]["stop"] == stops  # open servers get them all
+
+
+def test_server_that_rejects_n_gets_single_calls(make_config):
+    def handler(body):
+        if body.get("n", 1) > 1:
+            return Reply(status=400, error_message="Only one completion choice is allowed")
+        return "one"
+
+    with ScriptedServer(handler=handler) as srv:
+        model = OpenAIModel(make_config(srv))
+        c = run(_chat(model, msgs(), phase="g", n=3, temperature=1.0))
+        assert c.texts == ["one"] * 3 and model.n_cap == 1
+        assert [r.get("n", 1) for r in srv.requests] == [3, 1, 1, 1]
+
+
+def test_finish_reason_and_partial_cache_cost(openai_server, make_config):
+    openai_server.handler = lambda body: Reply(texts=["a b c"] * body.get("n", 1), finish_reason="length")
+    config = make_config(openai_server, prices={"scripted-model": (0.0, 1_000_000.0)})  # $1 per completion token
+    first = run(_chat(OpenAIModel(config), msgs(), phase="g", n=1, temperature=1.0))
+    assert first.finish_reasons == ["length"] and first.usage.cost_usd == 3.0
+    more = run(_chat(OpenAIModel(config), msgs(), phase="g", n=3, temperature=1.0))
+    assert more.finish_reasons == ["length"] * 3
+    assert more.usage.completion_tokens == 9 and more.usage.cost_usd == 6.0  # only the two new choices cost
+    assert more.usage.cached_calls == 0 and not more.cached

@@ -76,3 +76,13 @@ def test_completions_models_and_stop(openai_server):
     assert data["object"] == "text_completion" and data["choices"][0]["text"] == "    return 1"
     with urllib.request.urlopen(openai_server.base_url + "/models", timeout=5) as resp:
         assert [m["id"] for m in json.loads(resp.read())["data"]] == ["scripted-model"]
+
+
+def test_broken_handler_answers_500_and_is_recorded():
+    def handler(body):
+        raise KeyError("oops")
+
+    with ScriptedServer(handler=handler) as srv:
+        status, _, raw = chat(srv)
+        assert status == 500 and "KeyError" in json.loads(raw)["error"]["message"]
+        assert isinstance(srv.handler_errors[0], KeyError)

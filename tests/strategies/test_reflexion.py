@@ -180,3 +180,48 @@ def test_observer_sees_every_step_once_and_complete(openai_server, make_model, d
     assert [s[0] for s in seen] == list(range(len(traj.steps)))
     assert seen[0][2] == ["assert add(1, 2) == 3"]  # tests filled in before it was shown
     assert [s[3] for s in seen if s[1] == "reflect"] == [REFLECTION]
+
+
+def test_property_tests_run_and_catch_a_bug_the_asserts_miss(openai_server, run_strategy):
+    from .conftest import PROPS
+
+    prop = (
+        "```python\nfrom hypothesis import given, strategies as st\n\n"
+        "@given(st.integers(-50, 50), st.integers(-50, 50))\n"
+        "def test_commutes(a, b):\n    assert add(a, b) == add(b, a)\n```"
+    )
+    # passes the example add(2, 3) == 5 and the generated assert, but is not commutative
+    sneaky = "```python\ndef add(a, b):\n    return a + b if a <= b else a + b + 1\n```"
+    openai_server.handler = rules(
+        (TESTS, "```python\nassert add(1, 2) == 3\n```"),
+        (PROPS, prop),
+        (REFLECT, "It adds 1 when a > b."),
+        (REGEN, GOOD),
+        fallback=sneaky,
+    )
+    traj = run_strategy("reflexion", property_tests=True)
+    assert traj.stop_reason == "passed" and traj.iterations == 2
+    first = [s for s in traj.steps if s.kind == "execute"][0].execution
+    failing = [t.name for t in first.failing]
+    assert any("commutes" in name for name in failing), first.tests
+    assert any("@given" in t for t in traj.internal_tests)
+
+
+def test_wall_time_budget_ends_cleanly(openai_server, run_strategy):
+    from tests.openai_server import Reply
+
+    openai_server.handler = rules(
+        (TESTS, "```python\nassert add(1, 2) == 3\n```"),
+        fallback=Reply(texts=[BUGGY], delay_s=0.6),
+    )
+    traj = run_strategy("reflexion", max_wall_s=1.0, max_iters=10, reflection=False)
+    assert traj.stop_reason == "budget_time"
+    assert traj.final_code and "a - b" in traj.final_code
+    assert traj.duration_s < 5
+
+
+def test_token_budget(openai_server, run_strategy):
+    openai_server.handler = rules((TESTS, "```python\nassert add(1, 2) == 3\n```"), fallback=BUGGY)
+    traj = run_strategy("reflexion", max_tokens=150, max_iters=10)
+    assert traj.stop_reason == "budget_tokens"
+    assert traj.usage.total_tokens >= 150

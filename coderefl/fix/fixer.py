@@ -1,0 +1,290 @@
+"""The fixer: staged files -> covering tests -> repairs -> checked write-back.
+
+1. Find the test files covering the staged files (``discover``) and run
+   them in the sandbox on a copy of the repository (``testrun``). If they
+   pass, stop: no model is needed, so this works offline.
+2. For each failing test, locate the function under test (``locate``):
+   the deepest traceback frame inside a staged file, else the staged
+   functions the test calls (directly or through its file's helpers).
+3. Repair one function at a time with the reflection loop (``repair``);
+   an accepted repair is kept in memory and later runs include it.
+4. Write back only if the whole affected test set passes with every
+   accepted repair, atomically, and never over a file edited meanwhile.
+
+Nothing here prints: progress goes to the ``log`` callback and the result
+is a :class:`FixReport` the CLI renders.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from coderefl.errors import ModelError
+from coderefl.execution.base import Sandbox
+from coderefl.fix.discover import Coverage, covering_tests
+from coderefl.fix.locate import calls_of_test, enclosing, functions
+from coderefl.fix.repair import Repairer, Target
+from coderefl.fix.splice import ChangedOnDisk, unified_diff, write_if_unchanged
+from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
+from coderefl.model.base import ChatModel
+from coderefl.records import Limits, Step, Trajectory
+from coderefl.strategies.base import AgentConfig
+
+
+class FixConfig(BaseModel):
+    """The fixer's knobs; the CLI fills them from flags and CODEREFL_FIX_* env."""
+
+    max_iters: int = Field(3, ge=1, description="repair rounds per function")
+    max_wall_s: float = Field(300.0, gt=0, description="time budget for the whole run")
+    reflection: bool = True
+    memory_size: int = Field(1, ge=0)
+    max_calls: int | None = Field(None, ge=1, description="model calls per function")
+    temperature: float = Field(0.0, ge=0)
+    limits: Limits = Field(default_factory=lambda: Limits(timeout_s=120.0, memory_mb=1024, pids=128))
+    dry_run: bool = False
+
+
+FixStatus = Literal["passed", "no_tests", "fixed", "failed"]
+
+
+@dataclass
+class FileChange:
+    file: str
+    diff: str
+    written: bool = False
+    note: str = ""
+
+
+@dataclass
+class FixReport:
+    status: FixStatus
+    changes: list[FileChange] = field(default_factory=list)
+    trajectories: list[Trajectory] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line each, for the user
+    failing: list[str] = field(default_factory=list)  # tests still failing at the end
+    tests_run: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """pre-commit's fixer convention: 1 when a file changed or tests
+        still fail (the commit must stop), 0 when everything passed."""
+        return 0 if self.status in ("passed", "no_tests") else 1
+
+    def to_json(self) -> dict:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "tests": self.tests_run,
+            "changed": [{"file": c.file, "written": c.written, "note": c.note, "diff": c.diff} for c in self.changes],
+            "problems": self.problems,
+            "failing": self.failing,
+            "trajectories": [t.model_dump(mode="json") for t in self.trajectories],
+        }
+
+
+def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) -> tuple[list[str], str]:
+    """Functions (``file::qualname``) that may be the function under test,
+    best first, and how the first was found ("traceback", "call", "none").
+
+    First the deepest traceback frame inside a staged source file (where it
+    went wrong), then the staged functions the test calls, in call order."""
+    sources = set(cov.sources)
+    out: list[str] = []
+    evidence = "none"
+    for rel, line, _ in reversed(node.frames):
+        if rel in sources and rel in files:
+            span = enclosing(functions(files[rel]), line)
+            if span is not None:
+                out.append(f"{rel}::{span.qualname}")
+                evidence = "traceback"
+                break
+    data = files.get(node.file)
+    called = calls_of_test(data, node.name_path) if data is not None and node.name_path else []
+    order = {n: i for i, n in enumerate(called)}
+    by_call: list[tuple[int, str]] = []
+    for rel in cov.sources_of(node.file) or cov.sources:
+        if rel not in files:
+            continue
+        for s in functions(files[rel]):
+            # `f(...)`, `obj.m(...)` name f and m; `Cls(...)` points at Cls.__init__
+            owner = s.qualname.rpartition(".")[0].rpartition(".")[2]
+            hit = order.get(s.name, order.get(owner) if s.name == "__init__" else None)
+            if hit is not None:
+                by_call.append((hit, f"{rel}::{s.qualname}"))
+    named = _failure_names(node.message)
+    for _, key in sorted(by_call, key=lambda p: (key_name(p[1]) not in named, p[0])):
+        if key not in out:
+            out.append(key)
+    if evidence == "none" and out:
+        evidence = "call"
+    return out, evidence
+
+
+def key_name(key: str) -> str:
+    """``file::Cls.meth`` -> ``meth``."""
+    return key.rpartition("::")[2].rpartition(".")[2]
+
+
+def _failure_names(message: str) -> set[str]:
+    """Identifiers on pytest's failing lines (``>`` source lines and ``E``
+    explanation lines): a called function named there is the likelier culprit."""
+    names: set[str] = set()
+    for line in message.splitlines():
+        if line.startswith((">", "E ")):
+            names.update(re.findall(r"[A-Za-z_]\w*", line))
+    return names
+
+
+class Fixer:
+    def __init__(
+        self,
+        root: Path,
+        sandbox: Sandbox,
+        model_factory: Callable[[], ChatModel],
+        config: FixConfig | None = None,
+        log: Callable[[str], None] | None = None,
+        observer: Callable[[Step], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.sandbox = sandbox
+        self.model_factory = model_factory
+        self.config = config or FixConfig()
+        self.log = log or (lambda _msg: None)
+        self.observer = observer
+        self.model: ChatModel | None = None
+
+    def _remaining(self, t0: float) -> float:
+        return self.config.max_wall_s - (time.monotonic() - t0)
+
+    async def run(self, staged: list[str]) -> FixReport:
+        t0 = time.monotonic()
+        cfg = self.config
+        cov = covering_tests(self.root, staged)
+        tests = cov.all_tests()
+        if not tests:
+            what = ", ".join(cov.sources) or "the given files"
+            return FixReport("no_tests", problems=[f"no tests cover {what}; nothing to check"])
+        snapshot = Snapshot.read(self.root, must_have=[*cov.sources, *tests])
+        self.log(f"running {len(tests)} test file(s) in the sandbox: {', '.join(tests)}")
+        baseline = await run_pytest(self.sandbox, snapshot, tests, cfg.limits)
+        if baseline.passed:
+            self.log(f"{len(baseline.nodes)} tests pass")
+            return FixReport("passed", tests_run=tests)
+        report = FixReport("failed", tests_run=tests)
+        self.log(f"{len(baseline.failing)} of {len(baseline.nodes)} tests fail")
+        if baseline.status == "timeout" or not baseline.nodes or all(n.nodeid.startswith("<") for n in baseline.failing):
+            report.problems.append(f"the tests could not run: {baseline.feedback(500)}")
+            report.failing = sorted(baseline.failing_ids())
+            return report
+        overrides, current = await self._repair_all(cov, snapshot, tests, baseline, report, t0)
+        report.failing = sorted(current.failing_ids())
+        if not overrides:
+            report.problems.append("tests still fail and nothing could be repaired; nothing was changed")
+            return report
+        for rel, new in overrides.items():
+            report.changes.append(FileChange(rel, unified_diff(rel, snapshot.files[rel], new)))
+        if not current.passed:
+            for c in report.changes:
+                c.note = "not applied: other affected tests still fail"
+            report.problems.append("some repairs passed their tests, but the affected tests do not all pass; nothing was written")
+            return report
+        report.status = "fixed"
+        for c in report.changes:
+            if cfg.dry_run:
+                c.note = "dry run: not written"
+                continue
+            try:
+                write_if_unchanged(self.root / c.file, snapshot.sha(c.file), overrides[c.file])
+                c.written = True
+            except ChangedOnDisk as err:
+                c.note = str(err)
+                report.problems.append(str(err))
+        return report
+
+    async def _repair_all(
+        self, cov: Coverage, snapshot: Snapshot, tests: list[str], baseline: TestRun, report: FixReport, t0: float
+    ) -> tuple[dict[str, bytes], TestRun]:
+        """Repair one function at a time until no failing test points at an
+        untried function; returns the accepted repairs and the last run."""
+        cfg = self.config
+        overrides: dict[str, bytes] = {}
+        current = baseline
+        tried: set[str] = set()
+        unlocated: set[str] = set()
+        repairer: Repairer | None = None
+        while True:
+            files = {**snapshot.files, **overrides}
+            plan: dict[str, Target] = {}
+            for node in current.failing:
+                cands, evidence = locate_candidates(node, cov, files)
+                todo = [c for c in cands if c not in tried]
+                if not cands:
+                    unlocated.add(node.nodeid)
+                    continue
+                if not todo:
+                    continue
+                key = todo[0]
+                rel, _, qual = key.partition("::")
+                plan.setdefault(key, Target(rel, qual, evidence=evidence)).tests.append(node)
+            if not plan:
+                break
+            if self._remaining(t0) <= 0:
+                report.problems.append(f"time budget of {cfg.max_wall_s:g}s used up")
+                break
+            key, target = next(iter(plan.items()))
+            tried.add(key)
+            if repairer is None:
+                try:
+                    self.model = self.model_factory()
+                except ModelError as err:
+                    report.problems.append(f"no model available: {err}")
+                    break
+                repairer = Repairer(self.model, self.sandbox, snapshot, tests, self._agent_config(t0), self.observer)
+            repairer.config = self._agent_config(t0)
+            repairer.agent.config = repairer.config
+            self.log(f"repairing {target.file}::{target.qualname} ({len(target.tests)} failing test(s), found by {target.evidence})")
+            result = await repairer.repair(target, current, overrides)
+            report.trajectories.append(result.trajectory)
+            if result.model_error is not None:
+                report.problems.append(f"model unavailable: {result.model_error}")
+                break
+            if result.new_source is not None and result.run is not None:
+                overrides[target.file] = result.new_source
+                current = result.run
+                self.log(f"repaired {target.file}::{target.qualname}")
+            else:
+                self.log(f"could not repair {target.file}::{target.qualname} ({result.trajectory.stop_reason})")
+                if result.trajectory.stop_reason.startswith("budget"):
+                    report.problems.append(f"time budget of {cfg.max_wall_s:g}s used up")
+                    break
+        for nodeid in sorted(unlocated & current.failing_ids()):
+            report.problems.append(f"{nodeid}: no function of the staged files found for this failing test")
+        return overrides, current
+
+    def _agent_config(self, t0: float) -> AgentConfig:
+        cfg = self.config
+        return AgentConfig(
+            max_iters=cfg.max_iters,
+            reflection=cfg.reflection,
+            memory_size=cfg.memory_size,
+            temperature=cfg.temperature,
+            max_calls=cfg.max_calls,
+            max_wall_s=max(0.001, self._remaining(t0)),
+            generated_tests=False,
+            num_tests=0,
+            limits=cfg.limits,
+        )
+
+    async def close(self) -> None:
+        if self.model is not None:
+            await self.model.close()
+
+
+__all__ = ["Fixer", "FixConfig", "FixReport", "FileChange", "locate_candidates"]

@@ -1,0 +1,52 @@
+"""Learning from experience, beyond one problem (issue 8).
+
+* Long-term memory (AGILE): :class:`LessonMemory` stores lessons (the
+  reflections that led to an internal pass, picked by
+  :func:`lessons_from_trajectory`) in SQLite and retrieves the most similar
+  ones by BM25 (:mod:`coderefl.learn.bm25`); :func:`with_lessons` puts them
+  into a prompt.
+* Asking an expert (AGILE): :class:`OracleAdvisor` (eval: the canonical
+  solution run in the sandbox on the agent's input), :class:`HumanAdvisor`
+  (solve: the person at the terminal), the agent's side in
+  :mod:`coderefl.learn.asking`, and :func:`advice_summary` for the report.
+* Export for fine-tuning (FireAct): :func:`export_chat` turns run folders
+  into chat-jsonl conversations (``coderefl export``).
+"""
+
+from coderefl.learn.advisor import Advice, Advisor, HumanAdvisor, OracleAdvisor
+from coderefl.learn.asking import (
+    advice_note,
+    advice_tests,
+    low_confidence,
+    parse_unsure_args,
+    unsure_prompt,
+)
+from coderefl.learn.bm25 import BM25, tokenize
+from coderefl.learn.export import conversation, export_chat, read_run, validate_messages
+from coderefl.learn.lessons import lessons_block, lessons_from_trajectory, with_lessons
+from coderefl.learn.memory import Lesson, LessonMemory
+from coderefl.learn.stats import advice_summary
+
+__all__ = [
+    "BM25",
+    "Advice",
+    "Advisor",
+    "HumanAdvisor",
+    "Lesson",
+    "LessonMemory",
+    "OracleAdvisor",
+    "advice_note",
+    "advice_summary",
+    "advice_tests",
+    "conversation",
+    "export_chat",
+    "lessons_block",
+    "lessons_from_trajectory",
+    "low_confidence",
+    "parse_unsure_args",
+    "read_run",
+    "tokenize",
+    "unsure_prompt",
+    "validate_messages",
+    "with_lessons",
+]
