@@ -263,6 +263,7 @@ class RunRecord(BaseModel):
     )
     iterations: int = 0
     stop_reason: str = ""
+    advice_requests: int = Field(0, description="times the agent asked the expert (advisor) for help")
     usage: Usage = Field(default_factory=Usage)
     wall_s: float = 0.0
     error: str | None = None

@@ -243,20 +243,32 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
             else:
                 compiled.append((step, None))
 
+    def notes_of(err: BaseException) -> str:
+        try:
+            notes = _getattr(err, "__notes__", None) or []
+            return ("\n" + "\n".join(_str(n) for n in notes)[:800]) if notes else ""
+        except _base:
+            return ""
+
     def explain_assertion(err: BaseException, ns: dict) -> str:
         """For an assert that failed inside a function (``check(candidate)``),
-        re-evaluate its operands in the failing frame to show the actual value."""
+        re-evaluate its operands in the failing frame to show the actual value
+        (plus hypothesis's falsifying example, when there is one)."""
         base = describe_exc(err)
+        found = explain_in_frame(err)
+        return base if found is None else found + notes_of(err)
+
+    def explain_in_frame(err: BaseException):
         try:
             frame = None
             for fr, lineno in _walk_tb(err.__traceback__):
                 if fr.f_code.co_filename == "tests.py":
                     frame, line = fr, lineno
             if frame is None:
-                return base
+                return None
             node = assert_nodes.get(line)
             if node is None:
-                return base
+                return None
             where = "line %d: %s" % (line, seg(node))
             if _isinstance(node.test, ast.Compare) and _len(node.test.ops) == 1 and _type(node.test.ops[0]) in ops:
                 g, loc = frame.f_globals, frame.f_locals
@@ -265,7 +277,7 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
                 return "%s failed: %s" % (where, explain_compare(node.test, left, right))
             return "%s failed" % where
         except _base:
-            return base
+            return None
 
     # -- import the solution ----------------------------------------------
     try:
@@ -661,7 +673,10 @@ def run_job(job: dict, local: bool = False) -> dict:
         _child(job, steps, nonce, jobdir, (report_w, out_w, err_w), local)
     for fd in (report_w, out_w, err_w):
         os.close(fd)
-    pidfd = os.pidfd_open(pid)
+    try:  # a pidfd makes the child's exit one more readable fd (Linux >= 5.3)
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None  # older kernels: poll waitpid every 20 ms instead
     out, err = Capture(out_cap), Capture(out_cap)
     report = Capture(MAX_REPORT_BYTES)
     readers = {out_r: out, err_r: err, report_r: report}
@@ -673,7 +688,8 @@ def run_job(job: dict, local: bool = False) -> dict:
         if now >= deadline:
             timed_out = True
             break
-        ready, _, _ = select.select(list(readers) + [pidfd], [], [], deadline - now)
+        wait = deadline - now if pidfd is not None else min(deadline - now, 0.02)
+        ready, _, _ = select.select(list(readers) + ([pidfd] if pidfd is not None else []), [], [], wait)
         for fd in ready:
             if fd == pidfd:
                 continue
@@ -682,9 +698,14 @@ def run_job(job: dict, local: bool = False) -> dict:
                 readers[fd].add(chunk)
             else:
                 del readers[fd]
-        if pidfd in ready:
+        if pidfd is not None and pidfd in ready:
             _, status_code = os.waitpid(pid, 0)
             break
+        if pidfd is None:
+            done_pid, code = os.waitpid(pid, os.WNOHANG)
+            if done_pid == pid:
+                status_code = code
+                break
     ran_for = time.monotonic() - start
     if status_code is None:  # timed out: the child first, so its status is ours to read
         try:
@@ -693,7 +714,8 @@ def run_job(job: dict, local: bool = False) -> dict:
         except (ProcessLookupError, ChildProcessError):
             status_code = None
     clean = kill_everything(pid)
-    os.close(pidfd)
+    if pidfd is not None:
+        os.close(pidfd)
     # every writer is dead now: drain what is left without blocking
     for fd, cap in list(readers.items()):
         os.set_blocking(fd, False)

@@ -8,6 +8,7 @@ layer's precedence (defaults < coderefl.toml < env < flags).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -52,6 +53,10 @@ def _terminate_on_sigterm() -> None:
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True, help="Problems in flight at once.")
 @click.option("--sandbox-concurrency", type=click.IntRange(min=1), default=2, show_default=True, help="Sandbox executions at once (the pool size).")
 @sandbox_option
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where problems are solved: this process, or Ray tasks on a cluster (pip install 'coderefl[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to join (e.g. ray://head:10001 or auto) [default: RAY_ADDRESS, else a local Ray].")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run folder [default: runs/BENCHMARK-STRATEGY-MODEL].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (re-running with the same --out does too); fails if there is none.")
 @click.option("--force", is_flag=True, help="If --out holds a run with another config, set it aside (previous-*/) and start afresh.")
@@ -99,9 +104,17 @@ def evaluate(**kw: object) -> None:
         resume=bool(kw["resume"]),
         force=bool(kw["force"]),
         check_generated_tests=not kw["no_canonical_check"],
+        executor=kw["executor"],
+        ray_address=kw["ray_address"],
         agent=agent,
         model=model_cfg,
     )
+    if settings.executor == "ray" and local and (settings.ray_address or os.environ.get("RAY_ADDRESS")):
+        raise BadInput("--local serves the model on this machine only; on a Ray cluster use --base-url of an endpoint every node reaches")
+    if settings.executor == "ray":  # fail before any work when the extra is missing
+        from coderefl.run.ray_executor import import_ray
+
+        import_ray()
     if settings.sandbox == "local":
         click.echo("coderefl: warning: --sandbox local runs model-written code unisolated on this machine", err=True)
     if local:  # fail fast on a strategy a base model cannot drive, before starting a server

@@ -41,11 +41,12 @@ async def _run(fixer: Fixer, staged: list[str]) -> FixReport:
         await fixer.close()
 
 
-def _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run) -> FixConfig:
+def _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run, temperature) -> FixConfig:
     try:
         limits = Limits(timeout_s=exec_timeout, memory_mb=exec_memory, pids=128)
         return FixConfig(
-            max_iters=max_iters, max_wall_s=max_wall, max_calls=max_calls, reflection=reflection, limits=limits, dry_run=dry_run
+            max_iters=max_iters, max_wall_s=max_wall, max_calls=max_calls, reflection=reflection, limits=limits,
+            dry_run=dry_run, temperature=temperature,
         )
     except ValueError as err:
         first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
@@ -71,7 +72,9 @@ def fix(files, dry_run, as_json, quiet, max_iters, max_wall, max_calls, reflecti
     """Run the tests covering FILES (default: the staged Python files) in the
     sandbox and repair the functions whose tests fail."""
     model_config = resolve_model_config(**pop_model_flags(kwargs))
-    config = _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run)
+    if model_config.api != "chat":
+        raise BadInput("coderefl fix gives the model instructions, so it needs a chat model (--api chat)")
+    config = _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run, model_config.temperature)
     under_precommit = os.environ.get("PRE_COMMIT") == "1"
     root = find_root(Path.cwd())
     if files:
@@ -98,7 +101,7 @@ def fix(files, dry_run, as_json, quiet, max_iters, max_wall, max_calls, reflecti
         lambda: build_model(model_config),
         config,
         log=say,
-        observer=None if quiet else observer,
+        observer=None if quiet or under_precommit else observer,  # pre-commit: events and diffs only
     )
     report = asyncio.run(_run(fixer, staged))
     _render(report, as_json, quiet, dry_run)

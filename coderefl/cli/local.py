@@ -23,7 +23,7 @@ import click
 @click.option("--n-ctx", type=click.IntRange(256), default=4096, show_default=True, envvar="CODEREFL_LOCAL_N_CTX",
               help="Context size in tokens (prompt + completion).")
 @click.option("--threads", type=click.IntRange(1), default=None, envvar="CODEREFL_LOCAL_THREADS",
-              help="CPU threads [default: the cores this process may use].")
+              help="CPU threads [default: usable cores minus one, at least 1; more threads than free cores is much slower].")
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None, envvar="CODEREFL_LOCAL_LOG",
               help="Append the server's log here [default: a temporary file, removed at exit].")
 @click.option("--startup-timeout", type=click.FloatRange(1), default=120.0, show_default=True,

@@ -77,6 +77,8 @@ async def _solve(strategy, problem, user_tests) -> Trajectory:
     finally:
         await strategy.sandbox.close()
         await strategy.model.close()
+        if strategy.memory is not None:
+            strategy.memory.close()
 
 
 @click.command()
@@ -88,11 +90,13 @@ async def _solve(strategy, problem, user_tests) -> Trajectory:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the final code here instead of stdout.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole trajectory as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--memory", "memory_path", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="CODEREFL_MEMORY", help="Long-term memory (SQLite): recall lessons from past problems, store new ones.")
+@click.option("--ask/--no-ask", default=False, help="When still failing, ask you (on the terminal) what one input should return.")
 @sandbox_option
 @agent_options
 @local_option
 @model_options
-def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, sandbox_backend, local, **kwargs) -> None:
+def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, memory_path, ask, sandbox_backend, local, **kwargs) -> None:
     """Solve one problem: PROMPT, --file SPEC, or '-' for stdin."""
     model_config = resolve_model_config(**pop_model_flags(kwargs))
     agent_config = agent_config_from(kwargs, temperature=model_config.temperature)
@@ -109,6 +113,14 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, s
             create_sandbox(sandbox_backend, pool_size=1, limits=agent_config.limits),
             agent_config,
         )
+        if memory_path is not None:
+            from coderefl.learn import LessonMemory
+
+            agent.memory = LessonMemory(memory_path)
+        if ask:
+            from coderefl.learn import HumanAdvisor
+
+            agent.advisor = HumanAdvisor()
         if not quiet:
             agent.observer = lambda step: err.print(step_line(step))
             err.print(f"[bold]solving[/bold] {problem.entry_point} with {strategy} ({endpoint.model})")

@@ -68,7 +68,8 @@ def docker_client(timeout: int = 30):
     try:
         import docker
 
-        client = docker.from_env(timeout=timeout)
+        # many pool threads share one client: a connection pool to match
+        client = docker.from_env(timeout=timeout, max_pool_size=64)
         client.ping()
         return client
     except Exception as err:

@@ -95,7 +95,7 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
 
     First the deepest traceback frame inside a staged source file (where it
     went wrong), then the staged functions the test calls, in call order."""
-    sources = set(cov.sources)
+    sources = {s for s in cov.sources if _is_utf8(files.get(s))}  # only UTF-8 files are spliced
     out: list[str] = []
     evidence = "none"
     for rel, line, _ in reversed(node.frames):
@@ -110,7 +110,7 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
     order = {n: i for i, n in enumerate(called)}
     by_call: list[tuple[int, str]] = []
     for rel in cov.sources_of(node.file) or cov.sources:
-        if rel not in files:
+        if rel not in sources:
             continue
         for s in functions(files[rel]):
             # `f(...)`, `obj.m(...)` name f and m; `Cls(...)` points at Cls.__init__
@@ -125,6 +125,16 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
     if evidence == "none" and out:
         evidence = "call"
     return out, evidence
+
+
+def _is_utf8(data: bytes | None) -> bool:
+    if data is None:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def key_name(key: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
+# the shared, cached tree-sitter parser; bytes in, so offsets are the file's own
 from coderefl.code.parser import _parser, definition_node, text, walk
 
 

@@ -16,6 +16,8 @@
 from coderefl.learn.advisor import Advice, Advisor, HumanAdvisor, OracleAdvisor
 from coderefl.learn.asking import (
     advice_note,
+    advice_requests,
+    consult,
     advice_tests,
     low_confidence,
     parse_unsure_args,
@@ -36,6 +38,8 @@ __all__ = [
     "LessonMemory",
     "OracleAdvisor",
     "advice_note",
+    "advice_requests",
+    "consult",
     "advice_summary",
     "advice_tests",
     "conversation",

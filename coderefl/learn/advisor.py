@@ -63,6 +63,8 @@ class Advisor(abc.ABC):
     """Answers questions about one problem at a time; counts and caps them."""
 
     name = "advisor"
+    #: True when the advisor also answers a question without an input (one line of explanation)
+    answers_free_questions = False
 
     def __init__(self, *, max_requests: int = 2, cost_tokens: int = 0) -> None:
         if max_requests < 0 or cost_tokens < 0:
@@ -178,11 +180,9 @@ class OracleAdvisor(Advisor):
 
     def _hidden_input(self, task: BenchmarkTask, args: tuple[Any, ...]) -> bool:
         """Is ``args`` an input of a hidden test that the problem does not show?"""
-        shown = _call_inputs("\n".join(task.problem.visible_tests))
-        try:
-            shown += _call_inputs(task.problem.prompt)
-        except Exception:
-            pass
+        from coderefl.strategies.examples import visible_examples
+
+        shown = _call_inputs("\n".join(visible_examples(task.problem)))  # visible tests and doctest examples
         if any(_same_input(args, s) for s in shown):
             return False
         return any(_same_input(args, h) for h in _call_inputs(task.hidden.test_code))
@@ -250,6 +250,7 @@ class HumanAdvisor(Advisor):
     streams must be TTYs (``interactive`` overrides, for tests)."""
 
     name = "human"
+    answers_free_questions = True
 
     def __init__(
         self,

@@ -16,11 +16,14 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coderefl.learn.advisor import Advice
-from coderefl.records import ChatMessage, Problem, Trajectory
+from coderefl.learn.advisor import Advice, Advisor
+from coderefl.records import ChatMessage, PhaseUsage, Problem, Trajectory, Usage
 from coderefl.strategies import prompts
+
+if TYPE_CHECKING:
+    from coderefl.strategies.episode import Episode
 
 #: a phrase that identifies the question prompt (scripted-model tests match on it)
 UNSURE_NEEDLE = "ask an expert what"
@@ -124,3 +127,56 @@ def advice_note(advice: Sequence[Advice | None]) -> str:
     lines = ["An expert answered your questions. Trust these answers over your own tests:"]
     lines += [f"- {a.text}" for a in answers]
     return "\n".join(lines)
+
+
+async def consult(
+    ep: "Episode",
+    advisor: Advisor | None,
+    code: str,
+    feedback: str = "",
+    examples: Sequence[str] = (),
+    *,
+    iteration: int = 0,
+) -> Advice | None:
+    """One full ask-an-expert exchange inside a strategy's episode.
+
+    1. Nothing happens (no model call) without an advisor, when it cannot
+       answer this problem, or when the problem's requests are used up.
+    2. The model is asked which input it is unsure about; that call is a
+       step of kind ``advice`` (counted against the budget like any call;
+       :class:`~coderefl.errors.BudgetExceeded` propagates).
+    3. The reply is parsed (:func:`parse_unsure_args`); the advisor is asked
+       (with no input only if it ``answers_free_questions``).
+    4. The step records ``data["question"]``, ``data["advice_requested"]``
+       and ``data["advice"]``, and its note is the answer. The advisor's
+       ``cost_tokens`` are added to the step's and the trajectory's usage
+       as prompt tokens of phase ``advisor``, so token budgets and reports
+       count the help.
+    """
+    problem = ep.problem
+    if advisor is None or not advisor.available(problem) or advisor.remaining(problem, ep.sample) <= 0:
+        return None
+    reply = await ep.ask(
+        unsure_prompt(problem, code, feedback, examples), kind="advice", phase="advice", iteration=iteration
+    )
+    step = ep.trajectory.steps[-1]
+    args = parse_unsure_args(reply.texts[0] if reply.texts else "", problem.entry_point)
+    step.data["question"] = None if args is None else repr(args)
+    if args is None and not advisor.answers_free_questions:
+        step.data["advice_requested"] = False
+        step.note = "the agent named no input to ask about"
+        return None
+    advice = await advisor.advise(problem, args, sample=ep.sample)
+    step.data["advice_requested"] = True
+    step.data["advice"] = advice.model_dump(mode="json") if advice is not None else None
+    step.note = f"advice: {advice.text}" if advice is not None else "the advisor gave no answer"
+    if advisor.cost_tokens:
+        cost = Usage(prompt_tokens=advisor.cost_tokens, by_phase={"advisor": PhaseUsage(prompt_tokens=advisor.cost_tokens)})
+        step.usage.add(cost)
+        ep.usage.add(cost.model_copy(deep=True))
+    return advice
+
+
+def advice_requests(trajectory: Trajectory) -> int:
+    """How many times the agent asked its advisor (for ``RunRecord.advice_requests``)."""
+    return sum(1 for s in trajectory.steps if s.kind == "advice" and s.data.get("advice_requested"))

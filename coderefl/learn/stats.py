@@ -36,8 +36,10 @@ def advice_summary(records: Sequence[RunRecord]) -> dict[str, Any]:
     Keys: ``records``, ``advised`` (records with at least one request),
     ``advice_rate`` (advised / records), ``requests`` (total),
     ``requests_per_advised``, ``pass_rate`` (all), ``pass_rate_advised``,
-    ``pass_rate_not_advised``, and ``tasks_advised`` (distinct tasks with
-    at least one advised sample). Rates are None when their group is empty.
+    ``pass_rate_not_advised``, ``tasks``, ``tasks_advised`` (distinct tasks
+    with at least one advised sample) and ``task_advice_rate`` (the same
+    per problem; equal to ``advice_rate`` with one sample per task). Rates
+    are None when their group is empty.
     """
     records = list(records)
     n = len(records)
@@ -54,7 +56,9 @@ def advice_summary(records: Sequence[RunRecord]) -> dict[str, Any]:
         "advice_rate": _rate(len(advised), n),
         "requests": total_requests,
         "requests_per_advised": (total_requests / len(advised)) if advised else None,
+        "tasks": len({r.task_id for r in records}),
         "tasks_advised": len({r.task_id for r in advised}),
+        "task_advice_rate": _rate(len({r.task_id for r in advised}), len({r.task_id for r in records})),
         "pass_rate": _rate(passed(records), n),
         "pass_rate_advised": _rate(passed(advised), len(advised)),
         "pass_rate_not_advised": _rate(passed(plain), len(plain)),

@@ -57,6 +57,16 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def default_threads() -> int:
+    """One core less than usable, at least one.
+
+    llama.cpp's worker threads spin at a barrier after every layer; when they
+    outnumber the free cores (the sandboxes and the agent run on the same
+    machine) generation collapses. Measured on 2 busy cores: 2 threads gave
+    2 tokens/s, 1 thread 14 (docs/bench-local.md)."""
+    return max(1, cpu_count() - 1)
+
+
 def require_llama_server() -> None:
     """Raise ModelError with the install hint when the llama.cpp server is not installed."""
     missing = [m for m in _SERVER_MODULES if importlib.util.find_spec(m) is None]
@@ -198,7 +208,7 @@ class LocalServer:
         self._requested_port = port
         self._model_name = model_name
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or cpu_count()
+        self.n_threads = n_threads or default_threads()
         self.n_batch = n_batch
         self.seed = seed
         self.startup_timeout = startup_timeout
@@ -254,8 +264,9 @@ class LocalServer:
             "--n_threads", str(self.n_threads),
             "--n_threads_batch", str(self.n_threads),
             "--n_batch", str(self.n_batch),
-            # True (the server's default) keeps logits for every prompt token:
-            # n_ctx x 262k vocab floats (4 GiB at n_ctx 4096) and a slower prompt pass.
+            # True (the server's default) keeps logits for every prompt token: an
+            # n_ctx x 262k-vocab float array (4 GiB reserved at n_ctx 4096) and,
+            # measured, +370 MB RSS and a 2.7x slower prompt pass (docs/bench-local.md).
             "--logits_all", "false",
         ]
         if self.seed is not None:

@@ -14,6 +14,7 @@ itself per endpoint; this wrapper only counts.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,35 @@ from typing import Any
 from coderefl.execution.base import Sandbox
 from coderefl.model.base import ChatModel
 from coderefl.records import ChatMessage, Completion, ExecutionResult, Limits, Usage
+
+
+@dataclass
+class ItemClock:
+    """Where one work item's time went: its own model calls and sandbox
+    runs (time holding a slot), and time queued for a slot. The item's
+    steps are sequential, so ``model_s + sandbox_s`` is the shortest wall
+    time it could have taken (its critical path); the scheduler writes
+    this into the item's trajectory file."""
+
+    model_calls: int = 0
+    model_s: float = 0.0
+    sandbox_runs: int = 0
+    sandbox_s: float = 0.0
+    sandbox_wait_s: float = 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "model_calls": self.model_calls,
+            "model_s": round(self.model_s, 4),
+            "sandbox_runs": self.sandbox_runs,
+            "sandbox_s": round(self.sandbox_s, 4),
+            "sandbox_wait_s": round(self.sandbox_wait_s, 4),
+            "critical_path_s": round(self.model_s + self.sandbox_s, 4),
+        }
+
+
+#: the clock of the item the current asyncio task works on (None: not counted)
+ITEM_CLOCK: contextvars.ContextVar[ItemClock | None] = contextvars.ContextVar("coderefl_item_clock", default=None)
 
 
 @dataclass
@@ -43,6 +73,8 @@ class RunStats:
     sandbox_runs: int = 0
     sandbox_peak: int = 0
     problems_peak: int = 0
+    model_busy_s: float = 0.0  # sum of model call durations
+    sandbox_busy_s: float = 0.0  # sum of time sandbox slots were held (runs)
     usage: Usage = field(default_factory=Usage)  # this session's model usage
     resumed_usage: Usage = field(default_factory=Usage)
     started: float = field(default_factory=time.monotonic)
@@ -90,10 +122,17 @@ class CountingModel(ChatModel):
     async def _counted(self, coro: Any) -> Completion:
         self.stats.model_in_flight += 1
         self.stats.model_peak = max(self.stats.model_peak, self.stats.model_in_flight)
+        t0 = time.monotonic()
         try:
             completion: Completion = await coro
         finally:
             self.stats.model_in_flight -= 1
+            took = time.monotonic() - t0
+            self.stats.model_busy_s += took
+            clock = ITEM_CLOCK.get()
+            if clock is not None:
+                clock.model_calls += 1
+                clock.model_s += took
         self.stats.model_calls += 1
         self.stats.usage.add(completion.usage)
         return completion
@@ -126,11 +165,14 @@ class CountingSandbox(Sandbox):
         limits: Limits | None = None,
         files: Mapping[str, str | bytes] | None = None,
     ) -> ExecutionResult:
+        clock = ITEM_CLOCK.get()
         self.stats.sandbox_queued += 1
+        t0 = time.monotonic()
         try:
             await self._slots.acquire()
         finally:
             self.stats.sandbox_queued -= 1
+        t1 = time.monotonic()
         self.stats.sandbox_in_flight += 1
         self.stats.sandbox_peak = max(self.stats.sandbox_peak, self.stats.sandbox_in_flight)
         try:
@@ -139,6 +181,12 @@ class CountingSandbox(Sandbox):
             self.stats.sandbox_in_flight -= 1
             self.stats.sandbox_runs += 1
             self._slots.release()
+            held = time.monotonic() - t1
+            self.stats.sandbox_busy_s += held
+            if clock is not None:
+                clock.sandbox_runs += 1
+                clock.sandbox_s += held
+                clock.sandbox_wait_s += t1 - t0
 
     async def start(self) -> None:
         await self.inner.start()

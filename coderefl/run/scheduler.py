@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from coderefl.errors import BadInput, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
 from coderefl.records import BenchmarkTask, ExecutionResult, RunRecord, Trajectory
-from coderefl.run.instrument import RunStats
+from coderefl.run.instrument import ITEM_CLOCK, ItemClock, RunStats
 from coderefl.run.store import RunStore
 
 #: errors that mean the run itself cannot go on (not: this problem failed)
@@ -132,17 +132,31 @@ class Scheduler:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            if self.store.is_done(item.task_id, item.sample):
+                continue  # a retried remote item whose first answer already arrived
             self.stats.problems_in_flight += 1
             self.stats.problems_peak = max(self.stats.problems_peak, self.stats.problems_in_flight)
             try:
-                record, trajectory, extra = await self.process(item)
+                record, trajectory, extra = await self.execute(item)
             finally:
                 self.stats.problems_in_flight -= 1
-            # trajectory first: a record on disk always has its trajectory
-            self.store.write_trajectory(item.task_id, item.sample, trajectory, extra)
-            self.store.append(record)
-            self.stats.done += 1
-            self._count(record)
+            self.commit(item, record, trajectory, extra)
+
+    async def execute(self, item: WorkItem) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
+        """Where an item runs: here, in this event loop. The Ray executor
+        overrides this to run :meth:`process` on a cluster node instead."""
+        return await self.process(item)
+
+    def commit(self, item: WorkItem, record: RunRecord, trajectory: Trajectory | None, extra: dict[str, Any]) -> None:
+        """Write one finished item; only the coordinator calls this, so the
+        run folder has one writer however many nodes do the work."""
+        if self.store.is_done(item.task_id, item.sample):
+            return  # a duplicate answer (a retried remote task): the first one stands
+        # trajectory first: a record on disk always has its trajectory
+        self.store.write_trajectory(item.task_id, item.sample, trajectory, extra)
+        self.store.append(record)
+        self.stats.done += 1
+        self._count(record)
 
     def _count(self, record: RunRecord) -> None:
         if record.error:
@@ -153,22 +167,34 @@ class Scheduler:
             self.stats.failing += 1
 
     async def process(self, item: WorkItem) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
-        """Solve, score once, check generated tests. Fatal errors propagate."""
+        """Solve, score once, check generated tests. Fatal errors propagate.
+        ``extra`` (written into the trajectory file) carries the item's
+        ``timing``: its model and sandbox time (see :class:`ItemClock`)."""
+        clock = ItemClock()
+        token = ITEM_CLOCK.set(clock)  # this task's context: the item's model calls and runs add to it
+        t0 = time.monotonic()
+        extra: dict[str, Any] = {}
+        try:
+            record, trajectory = await self._solve_and_score(item, extra)
+        finally:
+            ITEM_CLOCK.reset(token)
+        record.wall_s = time.monotonic() - t0
+        extra["timing"] = {**clock.as_dict(), "wall_s": round(record.wall_s, 4)}
+        return record, trajectory, extra
+
+    async def _solve_and_score(self, item: WorkItem, extra: dict[str, Any]) -> tuple[RunRecord, Trajectory | None]:
         from coderefl.problems.samples import completion_for
         from coderefl.problems.scorer import score_generated_tests
 
-        t0 = time.monotonic()
         record = RunRecord(task_id=item.task_id, sample=item.sample, strategy=self.strategy.name, model=self.model_name)
-        extra: dict[str, Any] = {}
         try:
             trajectory = await self.strategy.solve(item.task.problem, user_tests=None, sample=item.sample)
         except FATAL:
             raise
         except Exception as err:  # a bug in a strategy must not end a run of hours
             record.error = f"strategy crashed: {type(err).__name__}: {err}"
-            record.wall_s = time.monotonic() - t0
             extra["traceback"] = traceback.format_exc()
-            return record, None, extra
+            return record, None
 
         record.final_code = trajectory.final_code
         record.internal_passed = trajectory.internal_passed
@@ -183,7 +209,9 @@ class Scheduler:
             record.hidden_evals = self.scorer.per_sample[(item.task_id, item.sample)]
             record.hidden_status = result.status
             record.hidden_passed = result.passed
-            extra["hidden"] = {"status": result.status, "failing": [t.name for t in result.failing][:20]}
+            extra["hidden"] = {
+                "status": result.status, "failing": [t.name for t in result.failing][:20], "duration_s": result.duration_s,
+            }
             if self.check_generated_tests and trajectory.internal_tests:
                 record.canonical_vs_generated = await score_generated_tests(
                     self.sandbox, item.task, trajectory.internal_tests, self.scorer.limits
@@ -194,5 +222,4 @@ class Scheduler:
             record.error = f"scoring crashed: {type(err).__name__}: {err}"
             record.hidden_passed = False
             extra["traceback"] = traceback.format_exc()
-        record.wall_s = time.monotonic() - t0
-        return record, trajectory, extra
+        return record, trajectory

@@ -42,6 +42,9 @@ class EvalSettings(BaseModel):
     resume: bool = False
     force: bool = False
     check_generated_tests: bool = True
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_actors_per_node: int = Field(1, ge=1)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     model: ModelConfig
 
@@ -70,6 +73,7 @@ class EvalSettings(BaseModel):
                 "sandbox_concurrency": self.sandbox_concurrency,
                 "sandbox": self.sandbox,
                 "check_generated_tests": self.check_generated_tests,
+                "executor": self.executor,
             },
             "coderefl_version": __version__,
         }
@@ -90,6 +94,20 @@ def _make_sandbox(settings: EvalSettings) -> Any:
     return create_sandbox("local", limits=settings.agent.limits)
 
 
+def build_parts(settings: EvalSettings, stats: RunStats) -> tuple[CountingModel, CountingSandbox, Any, Any]:
+    """Model, sandbox, strategy and scorer of one process: the coordinator
+    of a local run, or a node of a Ray run. Nothing is started yet, so a
+    failure here (bad strategy name) leaves nothing to clean up."""
+    from coderefl.model.client import build_model
+    from coderefl.problems.scorer import Scorer
+    from coderefl.strategies.base import create_strategy
+
+    model = CountingModel(build_model(settings.model), stats)
+    sandbox = CountingSandbox(_make_sandbox(settings), stats, settings.sandbox_concurrency)
+    strategy = create_strategy(settings.strategy, model, sandbox, settings.agent)
+    return model, sandbox, strategy, Scorer(sandbox, settings.agent.limits)
+
+
 async def run_evaluation(
     settings: EvalSettings,
     *,
@@ -98,10 +116,7 @@ async def run_evaluation(
     progress_interval_s: float = 10.0,
 ) -> EvalOutcome:
     """Run (or resume) an evaluation and write every output file."""
-    from coderefl.model.client import build_model
     from coderefl.problems.registry import load_benchmark
-    from coderefl.problems.scorer import Scorer
-    from coderefl.strategies.base import create_strategy
 
     t0 = time.monotonic()
     store = RunStore(settings.out)
@@ -116,11 +131,16 @@ async def run_evaluation(
 
     stats = stats or RunStats()
     # build everything that can fail on bad input before touching the run folder
-    model = CountingModel(build_model(settings.model), stats)
-    sandbox = CountingSandbox(_make_sandbox(settings), stats, settings.sandbox_concurrency)
+    # (with Ray, these local parts only validate the settings; the nodes build their own)
+    model, sandbox, strategy, scorer = build_parts(settings, stats)
+    ray_run: Any = None  # (ray, started here) for --executor ray
+    remote: Any = None  # the RayScheduler, whose node actors must be closed
+    scheduler_s: float | None = None  # wall time of the pipeline alone (no set-up, no summary)
     try:
-        strategy = create_strategy(settings.strategy, model, sandbox, settings.agent)
-        scorer = Scorer(sandbox, settings.agent.limits)
+        if settings.executor == "ray":
+            from coderefl.run import ray_executor
+
+            ray_run = ray_executor.connect(settings.ray_address)
         store.open(settings.run_config(), force=settings.force)
         scheduler = Scheduler(
             strategy=strategy,
@@ -138,11 +158,21 @@ async def run_evaluation(
         )
         complete = False
         try:
-            if pending:
+            if pending and ray_run is not None:
+                ray, _ = ray_run
+                scheduler = remote = ray_executor.RayScheduler(
+                    ray=ray, pool=ray_executor.start_workers(ray, settings, settings.ray_actors_per_node), store=store,
+                    model_name=settings.model.model or "", strategy_name=settings.strategy,
+                    concurrency=settings.concurrency, stats=stats,
+                )
+            if pending and ray_run is None:
                 await sandbox.start()
+            if pending:
                 title = f"{settings.strategy} on {settings.benchmark}"
                 async with ProgressDisplay(stats, title=title, interval_s=progress_interval_s, enabled=progress):
+                    t_sched = time.monotonic()
                     records = await scheduler.run(tasks, settings.samples)
+                    scheduler_s = time.monotonic() - t_sched
             else:
                 records = await scheduler.run(tasks, settings.samples)
             complete = True
@@ -168,6 +198,15 @@ async def run_evaluation(
                         "peak_sandbox_runs_in_flight": stats.sandbox_peak,
                         "peak_problems_in_flight": stats.problems_peak,
                         "sandbox_runs": stats.sandbox_runs,
+                        "scheduler_wall_s": scheduler_s,
+                        "model_busy_s": round(stats.model_busy_s, 3),
+                        "sandbox_busy_s": round(stats.sandbox_busy_s, 3),
+                        "executor": settings.executor,
+                        **(
+                            {"ray_workers": sorted(remote.workers), "ray_lost_actors": remote.lost_actors,
+                             "ray_resent_items": remote.resent_items}
+                            if remote is not None else {}
+                        ),
                     },
                 },
             )
@@ -177,5 +216,11 @@ async def run_evaluation(
         return EvalOutcome(summary=summary, records=records, new_records=len(store.records) - before, out=settings.out)
     finally:
         store.close()
-        await sandbox.close()
-        await model.close()
+        try:
+            if remote is not None:
+                await remote.close()
+        finally:
+            if ray_run is not None and ray_run[1]:
+                ray_run[0].shutdown()
+            await sandbox.close()
+            await model.close()

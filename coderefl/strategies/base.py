@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,7 @@ class AgentConfig(BaseModel):
     max_tokens: int | None = Field(None, ge=1, description="budget: tokens per problem")
     max_wall_s: float | None = Field(None, gt=0, description="budget: wall time per problem")
     keep_messages: Literal["full", "hash"] = "full"
+    lessons: int = Field(3, ge=0, description="lessons recalled from long-term memory, when one is given")
     limits: Limits = Field(default_factory=Limits)
 
 
@@ -55,6 +56,10 @@ class Strategy(abc.ABC):
         self.config = config or AgentConfig()
         #: called with each step as it is recorded (progress displays); not part of the result
         self.observer: Callable[[Step], None] | None = None
+        #: long-term memory (coderefl.learn.LessonMemory): lessons recalled into prompts, learned at the end
+        self.memory: Any = None
+        #: an expert to ask when confidence is low (coderefl.learn.Advisor); None: never ask
+        self.advisor: Any = None
         if self.needs_chat and getattr(model, "api", "chat") != "chat":
             raise BadInput(
                 f"strategy {self.name!r} needs instructions, so a chat model; with --api completions "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from coderefl.code.extract import Extraction, completion_to_module, extract_code
 from coderefl.errors import BudgetExceeded
+from coderefl.learn.lessons import with_lessons
 from coderefl.execution.base import Sandbox
 from coderefl.model.base import ChatModel
 from coderefl.records import (
@@ -62,13 +63,20 @@ class Episode:
         self.sandbox: Sandbox = strategy.sandbox
         self.config: AgentConfig = strategy.config
         self.observer = strategy.observer
+        self.memory = strategy.memory
+        self.advisor = strategy.advisor
         self.sample = sample
         self.trajectory = Trajectory(task_id=problem.task_id, strategy=strategy.name)
+        self.lessons: list[str] = []
         self._t0 = time.monotonic()
         self.best: Candidate | None = None
         self.last_code = ""
         self._asked: dict[str, int] = {}
         self._shown = 0
+        if self.memory is not None and self.config.lessons > 0:
+            self.lessons = self.memory.lessons_for(problem, self.config.lessons)
+            if self.lessons:
+                self.decide(f"recalled {len(self.lessons)} lessons from memory", lessons=self.lessons)
 
     def _cache_index(self, key: str) -> int:
         """The response-cache sample index of a request.
@@ -124,8 +132,11 @@ class Episode:
         n: int = 1,
         temperature: float | None = None,
     ) -> Completion:
-        """One chat call, recorded as a step of ``kind``."""
+        """One chat call, recorded as a step of ``kind``. Generation prompts
+        carry the lessons recalled from long-term memory."""
         self.check_budget()
+        if kind == "generate" and self.lessons:
+            messages = with_lessons(messages, self.lessons)
         t = time.monotonic()
         temp = self.config.temperature if temperature is None else temperature
         sha = messages_hash(list(messages))
@@ -230,6 +241,11 @@ class Episode:
         traj.stop_reason = stop_reason
         traj.iterations = iterations
         traj.duration_s = self.elapsed()
+        if self.memory is not None:
+            learned = self.memory.learn(self.problem, traj, source=traj.strategy)
+            if learned:
+                self.decide(f"stored {len(learned)} lesson(s) in memory", lessons=learned)
+                self._notify()
         return traj
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from coderefl.code.extract import extract_code
 from coderefl.errors import BudgetExceeded
+from coderefl.learn.asking import advice_note, advice_tests, consult
 from coderefl.records import Problem, Trajectory
 from coderefl.strategies import prompts
 from coderefl.strategies.base import Strategy, register_strategy
@@ -79,10 +80,33 @@ class Reflexion(Strategy):
                     n=cfg.candidates,
                 )
                 codes = self._codes(ep, reply.texts, iteration + 1)
+            if self.advisor is not None and code:
+                iteration = await self._with_advice(ep, ts, code, feedback, memory, examples, iteration)
+                if ep.best is not None and ep.best.all_passed:
+                    return ep.finish("passed", iterations=iteration, tests=ts.all())
         except BudgetExceeded as hit:
             return ep.finish(hit.which, iterations=iteration, tests=ts.all())  # type: ignore[arg-type]
         reason = "no_code" if ep.best is None and not ep.last_code else "max_iters"
         return ep.finish(reason, iterations=iteration, tests=ts.all())
+
+    async def _with_advice(self, ep, ts, code, feedback, memory, examples, iteration) -> int:
+        """Low confidence after the last round: ask the expert once (AGILE),
+        make its answer an authoritative test, and try once more with it."""
+        advice = await consult(ep, self.advisor, code, feedback, examples, iteration=iteration)
+        if advice is None:
+            return iteration
+        ts.authoritative.extend(t for t in advice_tests([advice]) if t not in ts.authoritative)
+        iteration += 1
+        reply = await ep.ask(
+            prompts.regenerate(ep.problem, code, f"{feedback}\n\n{advice_note([advice])}", memory, examples),
+            kind="generate",
+            phase="generate",
+            iteration=iteration,
+        )
+        codes = self._codes(ep, reply.texts, iteration)
+        if codes:
+            await run_round(ep, codes, ts, iteration)
+        return iteration
 
     @staticmethod
     def _codes(ep: Episode, texts: list[str], iteration: int) -> list[str]:

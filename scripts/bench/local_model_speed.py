@@ -29,7 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=5, help="number of HumanEval prompts")
     ap.add_argument("--max-tokens", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=None, help="server threads [cores]")
+    ap.add_argument("--threads", type=int, default=None, help="server threads [usable cores - 1, at least 1]")
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--model-path", default=None, help="GGUF [packaged Gemma 3 270M]")
     ap.add_argument("--base-url", default=None, help="use this running server instead of starting one")

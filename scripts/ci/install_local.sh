@@ -36,7 +36,7 @@ smoke() {
 import sys
 import llama_cpp.server  # noqa: F401  (the [server] extra: uvicorn, fastapi, ...)
 from llama_cpp import Llama
-llm = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=2, verbose=False)
+llm = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, verbose=False)
 out = llm("def add(a, b):", max_tokens=2, temperature=0)
 assert out["usage"]["completion_tokens"] >= 1
 EOF

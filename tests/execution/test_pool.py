@@ -182,3 +182,20 @@ def test_odd_limits_do_not_pile_up_sub_pools(docker_ready):
         assert sb.run_sync(GOOD, GOOD_TESTS).passed  # the pool's own sub-pool survived
     finally:
         sb.close_sync()
+
+
+def test_pytest_and_hypothesis_work_in_the_image(pool):
+    tests = (
+        "import pytest\nfrom hypothesis import given, strategies as st\n"
+        "@given(st.integers(), st.integers())\n"
+        "def test_commutes(a, b):\n    assert f(a) + b == f(b) + a\n"
+        "@given(st.integers())\n"
+        "def test_wrong(a):\n    assert f(a) == a\n"
+        "def test_raises():\n    with pytest.raises(TypeError):\n        f(None)\n"
+    )
+    r = pool.run_sync(GOOD, tests, Limits(timeout_s=30))
+    by = {t.name: t for t in r.tests}
+    assert by["test_commutes"].status == "passed", r
+    assert by["test_raises"].status == "passed", r
+    assert by["test_wrong"].status == "failed" and "Falsifying example" in by["test_wrong"].message
+    assert r.status == "failed"

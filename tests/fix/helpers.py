@@ -50,7 +50,6 @@ def test_stack():
 '''
 
 ADD_GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
-ADD_BAD = "```python\ndef add(a, b):\n    return a * b\n```"
 SIZE_GOOD = "Fixed:\n```python\ndef size(self):\n    return len(self.items)\n```"
 
 

@@ -125,8 +125,13 @@ def test_oracle_answers_never_contain_a_hidden_assert_on_real_humaneval(local_sa
                     inputs.append(tuple(ast.literal_eval(a) for a in node.args))
                 except ValueError:
                     pass
+        shown = [args for args in inputs if f"{task.problem.entry_point}{args!r}".replace(",)", ")") in task.problem.prompt]
         for args in inputs[:6]:
-            assert ask(adv, task.problem, args) is None  # hidden inputs: withheld
+            a = ask(adv, task.problem, args)
+            if args in shown:  # a doctest example: the agent has seen it already
+                assert a is None or not any(f in a.text for f in frags)
+            else:
+                assert a is None  # hidden inputs: withheld
         probes = [(2.5,), ([1.0, 2.0, 2.05], 0.1), ("(()) ()",), ([1, -5, 3],), ([],)]
         for args in probes:
             a = ask(adv, task.problem, args)
@@ -134,6 +139,7 @@ def test_oracle_answers_never_contain_a_hidden_assert_on_real_humaneval(local_sa
                 answered += 1
                 assert not any(f in a.text for f in frags), (a.text, frags)
     assert answered >= 4  # each task answers its own kind of input
+    assert adv.withheld >= 15  # most hidden inputs were asked about, and withheld
 
 
 def test_human_advisor_asks_on_the_terminal():
@@ -225,6 +231,7 @@ def test_advice_summary_reports_rate_and_accuracy_together():
     s = advice_summary(recs)
     assert s["records"] == 4 and s["advised"] == 2 and s["advice_rate"] == 0.5
     assert s["requests"] == 3 and s["requests_per_advised"] == 1.5 and s["tasks_advised"] == 2
+    assert s["tasks"] == 4 and s["task_advice_rate"] == 0.5
     assert s["pass_rate_advised"] == 0.5 and s["pass_rate_not_advised"] == 0.5  # the error counts as a failure
     assert s["pass_rate"] == 0.5
     # records without the field yet: nobody was advised
@@ -239,3 +246,22 @@ def test_oracle_in_the_docker_sandbox(docker_sandbox):
     assert ask(adv, ADD, (20, 22)).text == "assert add(20, 22) == 42"
     assert ask(adv, DIV.problem, (1, 0)).text == "div(1, 0) should raise ZeroDivisionError"
     assert ask(adv, ADD, (1234567, 7654321)) is None
+
+
+def test_oracle_answers_a_doctest_example_but_never_a_hidden_assert_verbatim(local_sandbox):
+    prompt = 'def sq(x):\n    """Square.\n    >>> sq(12345)\n    152399025\n    """\n'
+    canon = "def sq(x):\n    return x * x\n"
+
+    def task(hidden: str) -> BenchmarkTask:
+        return BenchmarkTask(problem=Problem(task_id="demo/sq", prompt=prompt, entry_point="sq"),
+                             hidden=HiddenTests(test_code=hidden, canonical_solution=canon))
+
+    # HumanEval style: the hidden test repeats the doctest input through `candidate`
+    he = task("def check(candidate):\n    assert candidate(12345) == 152399025\n    assert candidate(54321) == 2950771041\n")
+    adv = OracleAdvisor(local_sandbox, [he], max_requests=5)
+    assert ask(adv, he.problem, (12345,)).text == "assert sq(12345) == 152399025"  # shown in the prompt
+    assert ask(adv, he.problem, (54321,)) is None  # hidden only
+    # the computed answer would be a hidden assert word for word: the last guard withholds it
+    verbatim = task("def test_h():\n    assert sq(12345) == 152399025\n")
+    adv = OracleAdvisor(local_sandbox, [verbatim], max_requests=5)
+    assert ask(adv, verbatim.problem, (12345,)) is None and adv.withheld == 1

@@ -43,11 +43,9 @@ def test_completion_with_openai_client(local_server):
 
     client = openai.OpenAI(base_url=local_server.base_url, api_key="local", max_retries=0, timeout=60)
     assert local_server.model_name in [m.id for m in client.models.list().data]
-    started = time.monotonic()
     resp = client.completions.create(
         model=local_server.model_name, prompt=PROMPT, max_tokens=64, temperature=0, stop=STOPS
     )
-    elapsed = time.monotonic() - started
     text = resp.choices[0].text
     assert text.strip(), "empty completion"
     assert not any(s in text for s in STOPS), "stop sequence not honoured"
@@ -56,7 +54,6 @@ def test_completion_with_openai_client(local_server):
     assert resp.usage.prompt_tokens > 50
     assert 1 <= resp.usage.completion_tokens <= 64
     assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
-    assert elapsed < 30, f"64 tokens took {elapsed:.1f} s"
 
 
 @pytest.mark.local_model
@@ -99,9 +96,10 @@ def test_stop_is_graceful_and_kills_when_needed(local_ready, tmp_path):
     log = tmp_path / "server.log"
     server = LocalServer(n_ctx=512, log_path=log, warmup=False).start()
     pid = server.pid
-    assert server.stop() == 0  # SIGTERM: uvicorn shuts down and exits 0
+    # SIGTERM: uvicorn shuts down gracefully, then re-raises the signal (or exits 0 in older versions)
+    assert server.stop() in (0, -signal.SIGTERM)
     assert _gone(pid)
-    assert log.read_text().strip(), "explicit log should be kept"
+    assert "Finished server process" in log.read_text(), "no graceful shutdown in the kept log"
 
     # a server that ignores SIGTERM is killed after the grace period
     server = LocalServer(n_ctx=512, warmup=False, stop_grace=1.0).start()

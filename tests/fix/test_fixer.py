@@ -1,0 +1,136 @@
+"""The fixer end to end in-process: real sandbox, real HTTP to a scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from coderefl.errors import NoModelConfigured
+from coderefl.fix.fixer import FixConfig, Fixer
+from coderefl.fix.prompts import REFLECT_NEEDLE, REPAIR_NEEDLE, RETRY_NEEDLE
+from coderefl.records import Limits
+from tests.fix.conftest import user_messages
+from tests.fix.helpers import ADD_GOOD, BUGGY_MODULE, SIZE_GOOD, buggy_repo
+from tests.openai_server import rules
+
+pytestmark = pytest.mark.docker
+
+LIMITS = Limits(timeout_s=60, memory_mb=1024, pids=128)
+FIXED_MODULE = BUGGY_MODULE.replace("return a - b", "return a + b").replace("len(self.items) + 1", "len(self.items)")
+
+
+def fix(root, sandbox, factory, staged=("pkg/calc.py",), **cfg):
+    cfg.setdefault("limits", LIMITS)
+    fixer = Fixer(root, sandbox, factory, FixConfig(**cfg))
+
+    async def go():
+        try:
+            return await fixer.run(list(staged))
+        finally:
+            await fixer.close()
+
+    return asyncio.run(go())
+
+
+def test_repairs_each_function_and_writes_only_their_spans(fix_sandbox, model_factory, openai_server, tmp_path):
+    openai_server.handler = rules(
+        (REFLECT_NEEDLE, "It adds one to the length."),
+        (RETRY_NEEDLE, SIZE_GOOD),
+        ("method `size`", "```python\ndef size(self):\n    return len(self.items) - 1\n```"),  # wrong first
+        ("function `add`", ADD_GOOD),
+    )
+    root = buggy_repo(tmp_path / "r")
+    report = fix(root, fix_sandbox, model_factory)
+    assert report.status == "fixed" and report.exit_code == 1
+    assert (root / "pkg/calc.py").read_text() == FIXED_MODULE  # byte-exact outside the two spans
+    assert [c.file for c in report.changes] == ["pkg/calc.py"] and report.changes[0].written
+    assert "-    return a - b\n+    return a + b\n" in report.changes[0].diff
+    assert [t.task_id for t in report.trajectories] == ["pkg/calc.py::add", "pkg/calc.py::Stack.size"]
+    size = report.trajectories[1]
+    assert [s.kind for s in size.steps] == ["generate", "execute", "reflect", "generate", "execute"]
+    assert size.stop_reason == "passed" and size.final_code.startswith("def size(self):")
+    assert size.steps[1].execution.status == "failed" and size.steps[-1].execution.status == "passed"
+    asks = user_messages(openai_server)
+    # the first request carries the failing test's source and pytest's report
+    assert REPAIR_NEEDLE in asks[0] and "def test_add():" in asks[0] and "where -1 = add(2, 3)" in asks[0]
+    # the method named on pytest's failing lines is tried before the constructor and push()
+    assert not any("`__init__`" in a or "method `push`" in a for a in asks)
+    assert RETRY_NEEDLE in asks[-1] and "It adds one to the length." in asks[-1]
+
+
+def test_the_deepest_traceback_frame_names_the_function(fix_sandbox, model_factory, openai_server, tmp_path):
+    module = "def parse(s):\n    return int(s[1:])\n\n\ndef total(xs):\n    return sum(parse(x) for x in xs)\n"
+    tests = "from pkg.calc import total\n\n\ndef test_total():\n    assert total(['7', '8']) == 15\n"
+    openai_server.handler = rules(("function `parse`", "```python\ndef parse(s):\n    return int(s)\n```"))
+    root = buggy_repo(tmp_path / "r", module=module, tests=tests)
+    report = fix(root, fix_sandbox, model_factory)
+    assert report.status == "fixed", report.problems
+    assert report.trajectories[0].task_id == "pkg/calc.py::parse"
+    assert (root / "pkg/calc.py").read_text() == module.replace("int(s[1:])", "int(s)")
+
+
+def test_nothing_is_written_unless_every_affected_test_passes(fix_sandbox, model_factory, openai_server, tmp_path):
+    openai_server.handler = rules(
+        ("function `add`", ADD_GOOD),
+        fallback="```python\ndef size(self):\n    return 0\n```",  # never right
+    )
+    root = buggy_repo(tmp_path / "r")
+    report = fix(root, fix_sandbox, model_factory, max_iters=2, reflection=False)
+    assert report.status == "failed" and report.exit_code == 1
+    assert (root / "pkg/calc.py").read_text() == BUGGY_MODULE
+    assert report.changes and not report.changes[0].written and "not applied" in report.changes[0].note
+    assert "tests/test_calc.py::test_stack" in report.failing
+
+
+def test_passing_tests_never_touch_the_model(fix_sandbox, tmp_path):
+    root = buggy_repo(tmp_path / "r", module=FIXED_MODULE)
+
+    def no_model():
+        raise AssertionError("the model must not be built when the tests pass")
+
+    report = fix(root, fix_sandbox, no_model)
+    assert report.status == "passed" and report.exit_code == 0 and not report.trajectories
+
+
+def test_no_model_means_no_change_and_exit_1(fix_sandbox, tmp_path):
+    root = buggy_repo(tmp_path / "r")
+
+    def no_model():
+        raise NoModelConfigured("no model configured")
+
+    report = fix(root, fix_sandbox, no_model)
+    assert report.status == "failed" and report.exit_code == 1
+    assert any("no model available" in p for p in report.problems)
+    assert (root / "pkg/calc.py").read_text() == BUGGY_MODULE
+
+
+def test_a_file_edited_during_the_run_is_not_overwritten(fix_sandbox, model_factory, openai_server, tmp_path):
+    root = buggy_repo(tmp_path / "r", module=BUGGY_MODULE.replace("len(self.items) + 1", "len(self.items)"))
+    target = root / "pkg/calc.py"
+    edited = target.read_text() + "\n# the user typed this while coderefl ran\n"
+
+    def handler(body):
+        target.write_text(edited)  # the user saves the file while the model thinks
+        return ADD_GOOD
+
+    openai_server.handler = handler
+    report = fix(root, fix_sandbox, model_factory)
+    assert report.exit_code == 1
+    assert target.read_text() == edited
+    assert report.changes and not report.changes[0].written
+    assert any("changed while coderefl was running" in p for p in report.problems)
+
+
+def test_dry_run_and_time_budget(fix_sandbox, model_factory, openai_server, tmp_path):
+    openai_server.handler = rules(("function `add`", ADD_GOOD), ("method `size`", SIZE_GOOD))
+    root = buggy_repo(tmp_path / "r")
+    report = fix(root, fix_sandbox, model_factory, dry_run=True)
+    assert report.status == "fixed" and report.exit_code == 1
+    assert not report.changes[0].written and "+    return a + b" in report.changes[0].diff
+    assert (root / "pkg/calc.py").read_text() == BUGGY_MODULE
+
+    openai_server.requests.clear()
+    report = fix(root, fix_sandbox, model_factory, max_wall_s=0.01)
+    assert report.status == "failed" and any("time budget" in p for p in report.problems)
+    assert not openai_server.requests and (root / "pkg/calc.py").read_text() == BUGGY_MODULE
