@@ -121,7 +121,9 @@ def _render(report: FixReport, as_json: bool, quiet: bool, dry_run: bool) -> Non
                 click.echo(change.diff, nl=False, err=True)
     for problem in report.problems:
         click.echo(f"coderefl fix: {problem}", err=True)
-    if report.status == "failed" and report.failing and not quiet:
-        click.echo("coderefl fix: still failing: " + ", ".join(report.failing[:10]), err=True)
+    failing = [f for f in report.failing if not f.startswith("<")]
+    if report.status == "failed" and failing and not quiet:
+        more = f" and {len(failing) - 10} more" if len(failing) > 10 else ""
+        click.echo("coderefl fix: still failing: " + ", ".join(failing[:10]) + more, err=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -4,11 +4,12 @@ check (doctor) and prune it. Only this module prints."""
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 
 import click
+
+from coderefl.cli.signals import sigterm_as_interrupt
 from pydantic import ValidationError
 
 from coderefl.errors import BadInput
@@ -27,19 +28,6 @@ def _read(path: str, what: str) -> str:
         raise BadInput(f"{what} file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise BadInput(f"cannot read {what} file {path}: {type(err).__name__}: {err}") from None
-
-
-def _terminate_on_sigterm() -> None:
-    """SIGTERM takes the same path as Ctrl-C, so ``finally`` blocks remove
-    the containers."""
-
-    def handler(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. under a test runner)
-        pass
 
 
 @sandbox.command("run")
@@ -68,7 +56,7 @@ def run_cmd(solution: str, tests_path: str | None, timeout: float | None, memory
 
     if backend == "local" and not as_json:
         click.echo("warning: the local backend is UNSAFE: the program runs unisolated as you", err=True)
-    _terminate_on_sigterm()
+    sigterm_as_interrupt()
     sb = create_sandbox(backend, pool_size=1, limits=limits)
     try:
         result = sb.run_sync(program, tests, limits)  # type: ignore[attr-defined]

@@ -33,7 +33,7 @@ def _owner_alive(labels: dict[str, str]) -> bool:
 
 def sandbox_containers(client=None) -> list:
     client = client or docker_client()
-    return client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
+    return client.containers.list(all=True, filters={"label": f"{LABEL}=1"}, ignore_removed=True)
 
 
 def prune(all_: bool = False) -> tuple[int, int]:

@@ -137,6 +137,27 @@ def _is_utf8(data: bytes | None) -> bool:
     return True
 
 
+def _unlocated_reason(node: NodeResult, snapshot: Snapshot) -> str:
+    """One line on why a failing test points at no repairable function."""
+    if "::" in node.nodeid:
+        return f"{node.nodeid}: no function of the staged files found for this failing test"
+    return f"{node.nodeid}: could not be collected: {_error_summary(node, snapshot)}"
+
+
+def _error_summary(node: NodeResult, snapshot: Snapshot) -> str:
+    """pytest's last ``E`` line (or last line), and a hint when the tests
+    import a package that is neither in the repository nor in the sandbox."""
+    errors = [ln[1:].strip() for ln in node.message.splitlines() if ln.startswith("E ")]
+    lines = node.message.strip().splitlines()
+    why = errors[-1] if errors else (lines[-1] if lines else node.status)
+    missing = re.search(r"No module named '([\w.]+)'", node.message)
+    if missing:
+        top = missing.group(1).split(".")[0]
+        if not any(f == f"{top}.py" or f.startswith((f"{top}/", f"src/{top}/")) for f in snapshot.files):
+            why += " (the sandbox image lacks this package)"
+    return why
+
+
 def key_name(key: str) -> str:
     """``file::Cls.meth`` -> ``meth``."""
     return key.rpartition("::")[2].rpartition(".")[2]
@@ -190,13 +211,13 @@ class Fixer:
         report = FixReport("failed", tests_run=tests)
         self.log(f"{len(baseline.failing)} of {len(baseline.nodes)} tests fail")
         if baseline.status == "timeout" or not baseline.nodes or all(n.nodeid.startswith("<") for n in baseline.failing):
-            report.problems.append(f"the tests could not run: {baseline.feedback(500)}")
+            report.problems.extend(f"the tests could not run: {_error_summary(n, snapshot)}" for n in baseline.failing)
             report.failing = sorted(baseline.failing_ids())
             return report
         overrides, current = await self._repair_all(cov, snapshot, tests, baseline, report, t0)
         report.failing = sorted(current.failing_ids())
         if not overrides:
-            report.problems.append("tests still fail and nothing could be repaired; nothing was changed")
+            report.problems.append("tests still fail; nothing was changed")
             return report
         for rel, new in overrides.items():
             report.changes.append(FileChange(rel, unified_diff(rel, snapshot.files[rel], new)))
@@ -254,7 +275,7 @@ class Fixer:
                 try:
                     self.model = self.model_factory()
                 except ModelError as err:
-                    report.problems.append(f"no model available: {err}")
+                    report.problems.append(f"no model available ({err}); the failing tests were not repaired")
                     break
                 repairer = Repairer(self.model, self.sandbox, snapshot, tests, self._agent_config(t0), self.observer)
             repairer.config = self._agent_config(t0)
@@ -263,7 +284,7 @@ class Fixer:
             result = await repairer.repair(target, current, overrides)
             report.trajectories.append(result.trajectory)
             if result.model_error is not None:
-                report.problems.append(f"model unavailable: {result.model_error}")
+                report.problems.append(f"no model available ({result.model_error}); the failing tests were not repaired")
                 break
             if result.new_source is not None and result.run is not None:
                 overrides[target.file] = result.new_source
@@ -274,8 +295,9 @@ class Fixer:
                 if result.trajectory.stop_reason.startswith("budget"):
                     report.problems.append(f"time budget of {cfg.max_wall_s:g}s used up")
                     break
+        by_id = {n.nodeid: n for n in current.nodes}
         for nodeid in sorted(unlocated & current.failing_ids()):
-            report.problems.append(f"{nodeid}: no function of the staged files found for this failing test")
+            report.problems.append(_unlocated_reason(by_id[nodeid], snapshot))
         return overrides, current
 
     def _agent_config(self, t0: float) -> AgentConfig:

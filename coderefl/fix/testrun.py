@@ -43,6 +43,9 @@ PLUGIN = r'''
 """coderefl fix: record pytest outcomes as JSON (runs inside the sandbox)."""
 import json
 import os
+import signal
+
+import pytest
 
 _ROOT = os.path.realpath(os.getcwd())
 _RESULTS = {}
@@ -68,6 +71,30 @@ def _record(nodeid, status, message):
     prev = _RESULTS.get(nodeid)
     if prev is None or (status in _BAD and prev["status"] not in _BAD):
         _RESULTS[nodeid] = {"nodeid": nodeid, "status": status, "message": _trim(message)}
+
+
+class TestTimeout(Exception):
+    """A test ran past its share of the time: raised inside the running
+    code, so the traceback shows where it was looping."""
+
+
+def _alarm(signum, frame):
+    raise TestTimeout("the test was still running after %%ss: an infinite loop or a very slow function?"
+                      %% os.environ.get("CODEREFL_FIX_TEST_TIMEOUT"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    limit = float(os.environ.get("CODEREFL_FIX_TEST_TIMEOUT") or 0)
+    old = signal.signal(signal.SIGALRM, _alarm) if limit > 0 else None
+    if limit > 0:
+        signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        if limit > 0:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
 
 
 def pytest_runtest_makereport(item, call):
@@ -125,6 +152,7 @@ import sys
 TARGETS = %(targets)r
 MARK = %(mark)r
 TIMEOUT = %(timeout)r
+TEST_TIMEOUT = %(test_timeout)r
 
 
 def test_pytest():
@@ -136,7 +164,7 @@ def test_pytest():
         paths.append(os.path.join(repo, "src"))
     env = dict(os.environ)
     env.update(PYTHONPATH=os.pathsep.join(paths), CODEREFL_FIX_REPORT=report, PYTHONDONTWRITEBYTECODE="1",
-               COLUMNS="100", PYTHONHASHSEED="0")
+               COLUMNS="100", PYTHONHASHSEED="0", CODEREFL_FIX_TEST_TIMEOUT=str(TEST_TIMEOUT))
     cmd = [sys.executable, "-m", "pytest", "-p", "coderefl_fix_report", "-p", "no:cacheprovider", "-q",
            "--color=no", "-o", "addopts=", "--rootdir", repo, *TARGETS]
     try:
@@ -275,6 +303,12 @@ def run_limits(base: Limits, snapshot_bytes: int) -> Limits:
     return base.model_copy(update={"tmpfs_mb": tmpfs, "output_bytes": max(base.output_bytes, 1024 * 1024)})
 
 
+def per_test_timeout(run_timeout: float) -> float:
+    """One test's share of a run's time: a looping test is stopped with a
+    traceback (which names the looping function) while the run goes on."""
+    return round(max(1.0, min(30.0, run_timeout / 3)), 2)
+
+
 async def run_pytest(
     sandbox: Sandbox,
     snapshot: Snapshot,
@@ -289,6 +323,7 @@ async def run_pytest(
         "targets": list(targets),
         "mark": mark,
         "timeout": inner_timeout,
+        "test_timeout": per_test_timeout(inner_timeout),
         "repo": REPO_DIR,
         "plugins": PLUGIN_DIR,
     }

@@ -134,3 +134,15 @@ def test_dry_run_and_time_budget(fix_sandbox, model_factory, openai_server, tmp_
     report = fix(root, fix_sandbox, model_factory, max_wall_s=0.01)
     assert report.status == "failed" and any("time budget" in p for p in report.problems)
     assert not openai_server.requests and (root / "pkg/calc.py").read_text() == BUGGY_MODULE
+
+
+def test_a_missing_package_is_named_not_repaired(fix_sandbox, tmp_path):
+    tests = "import not_installed_anywhere\nfrom pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    root = buggy_repo(tmp_path / "r", tests=tests)
+
+    def no_model():
+        raise AssertionError("nothing to repair: the model must not be built")
+
+    report = fix(root, fix_sandbox, no_model)
+    assert report.status == "failed" and report.exit_code == 1 and not report.changes
+    assert any("No module named 'not_installed_anywhere' (the sandbox image lacks this package)" in p for p in report.problems), report.problems

@@ -18,7 +18,7 @@ from tests.fix.helpers import ADD_GOOD, BUGGY_MODULE, MAIN, SIZE_GOOD, buggy_rep
 from tests.openai_server import rules
 
 FIXED_MODULE = BUGGY_MODULE.replace("return a - b", "return a + b").replace("len(self.items) + 1", "len(self.items)")
-_IGNORE = shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", ".pytest_cache", "build", "dist")
+_IGNORE = shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", ".pytest_cache", "build", "dist", "*.gguf", ".venv")
 
 
 def snapshot_of_checkout(dest):

@@ -52,9 +52,21 @@ def test_a_hard_exit_is_never_a_pass(fix_sandbox, tmp_path):
     assert not r.passed and r.status == "error"
 
 
-def test_an_endless_loop_is_a_timeout(fix_sandbox, tmp_path):
+def test_a_looping_test_is_stopped_with_a_traceback_into_the_loop(fix_sandbox, tmp_path):
     module = "def add(a, b):\n    while True:\n        pass\n"
-    tests = "from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    tests = "from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_other():\n    assert True\n"
+    root = buggy_repo(tmp_path / "r", module=module, tests=tests)
+    r = run(fix_sandbox, root, ["tests/test_calc.py"], limits=LIMITS.model_copy(update={"timeout_s": 9}))
+    by_id = {n.nodeid: n for n in r.nodes}
+    looping = by_id["tests/test_calc.py::test_add"]
+    assert looping.status == "failed" and "still running after 2.0s" in looping.message
+    assert any(f[0] == "pkg/calc.py" and f[2] == "add" for f in looping.frames)
+    assert by_id["tests/test_calc.py::test_other"].status == "passed"  # the run went on
+
+
+def test_a_hang_outside_any_test_is_a_timeout(fix_sandbox, tmp_path):
+    module = "while True:\n    pass\n"
+    tests = "import pkg.calc\n\n\ndef test_x():\n    assert True\n"
     root = buggy_repo(tmp_path / "r", module=module, tests=tests)
     r = run(fix_sandbox, root, ["tests/test_calc.py"], limits=LIMITS.model_copy(update={"timeout_s": 6}))
     assert r.status == "timeout" and not r.passed

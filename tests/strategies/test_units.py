@@ -111,5 +111,8 @@ def test_testset_never_drops_authoritative_tests():
 
 
 def test_registry_lists_strategies_and_completion_capable_ones():
-    assert strategy_names() == ["critic", "reflexion", "retry", "self-refine", "simple"]
-    assert completion_strategies() == ["critic", "retry", "simple"]
+    # other tests may register strategies of their own; the shipped ones must be there
+    shipped = {"critic", "reflexion", "retry", "self-refine", "simple"}
+    assert shipped <= set(strategy_names())
+    assert {"critic", "retry", "simple"} <= set(completion_strategies())
+    assert not {"reflexion", "self-refine"} & set(completion_strategies())

@@ -1,0 +1,189 @@
+"""How close does ``coderefl eval`` get to the fastest possible run, and how much memory does it use?
+
+One full ``coderefl eval`` (the real CLI, in a child process) of a strategy
+on HumanEval against the scripted OpenAI-compatible server with a fixed
+latency per call. The scripted model walks each problem down a realistic
+Reflexion path built from its canonical solution (tests/run/helpers.py,
+``humaneval_script``): it writes tests, and every other problem first gets
+a wrong function, a reflection, then the fix.
+
+Lower bounds on the wall time, from the run's own trajectory files (each
+item's ``timing``: the duration of its model calls and the time its
+sandbox runs held a slot, including the hidden scoring and the canonical
+check):
+
+* critical path: max over problems of (model time + sandbox time); a
+  problem's steps are sequential, so no schedule beats its longest chain;
+* sandbox throughput: total sandbox time / --sandbox-concurrency;
+* model throughput: total model time / the endpoint's concurrency limit.
+
+The bound is the largest of the three; the target is wall <= 1.2 x bound.
+Also reported: peak model calls in flight, and the eval process's peak RSS
+(VmHWM sampled from /proc, and getrusage of the waited-for child).
+
+usage: python3 scripts/bench/eval_scheduler.py [--limit N] [--latency 0.5]
+       [--concurrency 64] [--sandbox-concurrency 2] [--sandbox docker|local]
+       [--strategy reflexion] [--json out.json] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.openai_server import ScriptedServer  # noqa: E402
+from tests.run.helpers import humaneval_script  # noqa: E402
+
+
+def vm_hwm_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run_eval(args: argparse.Namespace, url: str, work: Path) -> dict:
+    out = work / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
+    env.update({
+        "CODEREFL_CACHE_PATH": str(work / "cache.sqlite"),  # fresh: every call goes to the server
+        "CODEREFL_CONCURRENCY": str(args.concurrency),  # the endpoint's in-flight limit
+        "PYTHONPATH": str(ROOT),
+    })
+    cmd = [
+        sys.executable, "-m", "coderefl.cli.main", "eval", "--benchmark", "humaneval", "--strategy", args.strategy,
+        "--model", "scripted-model", "--base-url", url, "--api-key", "bench", "--out", str(out),
+        "--concurrency", str(args.concurrency), "--sandbox-concurrency", str(args.sandbox_concurrency),
+        "--sandbox", args.sandbox, "--progress-interval", "10",
+    ]
+    if args.limit:
+        cmd += ["--limit", str(args.limit)]
+    peak = {"kb": 0}
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def sample() -> None:
+        while proc.poll() is None:
+            kb = vm_hwm_kb(proc.pid)
+            if kb:
+                peak["kb"] = max(peak["kb"], kb)
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    wall = time.monotonic() - t0
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"coderefl eval failed ({proc.returncode}):\n{stdout}\n{stderr}")
+    rusage_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"out": out, "process_wall_s": wall, "vmhwm_mb": peak["kb"] / 1024, "rusage_maxrss_mb": rusage_kb / 1024,
+            "stderr_tail": stderr.strip().splitlines()[-1:]}
+
+
+def analyse(out: Path, sandbox_concurrency: int, model_concurrency: int) -> dict:
+    summary = json.loads((out / "summary.json").read_text())
+    timings = []
+    for f in sorted((out / "trajectories").glob("*.json")):
+        t = json.loads(f.read_text()).get("timing")
+        if t:
+            timings.append(t)
+    model_total = sum(t["model_s"] for t in timings)
+    sandbox_total = sum(t["sandbox_s"] for t in timings)
+    critical = max(t["critical_path_s"] for t in timings)
+    bounds = {
+        "critical_path_s": critical,
+        "sandbox_throughput_s": sandbox_total / sandbox_concurrency,
+        "model_throughput_s": model_total / model_concurrency,
+    }
+    session = summary["session"]
+    return {
+        "problems": summary["records"],
+        "pass@1": summary["pass@1"],
+        "model_calls": session["model_calls"],
+        "sandbox_runs": session["sandbox_runs"],
+        "mean_iterations": summary["mean_iterations"],
+        "scheduler_wall_s": session["scheduler_wall_s"],
+        "run_wall_s": summary["wall_s"]["run"],
+        "peak_model_calls_in_flight": session["peak_model_calls_in_flight"],
+        "peak_sandbox_runs_in_flight": session["peak_sandbox_runs_in_flight"],
+        "peak_problems_in_flight": session["peak_problems_in_flight"],
+        "model_time_total_s": model_total,
+        "sandbox_time_total_s": sandbox_total,
+        "sandbox_wait_total_s": sum(t["sandbox_wait_s"] for t in timings),
+        "mean_sandbox_run_s": sandbox_total / max(1, sum(t["sandbox_runs"] for t in timings)),
+        "bounds": bounds,
+        "bound_s": max(bounds.values()),
+        "binding": max(bounds, key=bounds.get),  # type: ignore[arg-type]
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=None, help="first N problems (default: all 164)")
+    ap.add_argument("--latency", type=float, default=0.5, help="seconds the scripted model takes per call")
+    ap.add_argument("--concurrency", type=int, default=64, help="problems in flight (and the endpoint's limit)")
+    ap.add_argument("--sandbox-concurrency", type=int, default=2)
+    ap.add_argument("--sandbox", choices=["docker", "local"], default="docker")
+    ap.add_argument("--strategy", default="reflexion")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--keep", type=Path, default=None, help="copy the run folder here")
+    args = ap.parse_args()
+
+    from coderefl.problems.registry import load_benchmark
+
+    tasks = load_benchmark("humaneval", limit=args.limit)
+    with ScriptedServer(handler=humaneval_script(tasks), latency_s=args.latency) as server, \
+            tempfile.TemporaryDirectory() as tmp:
+        run = run_eval(args, server.base_url, Path(tmp))
+        requests = len(server.requests)
+        a = analyse(run["out"], args.sandbox_concurrency, args.concurrency)
+        if args.keep:
+            shutil.rmtree(args.keep, ignore_errors=True)
+            shutil.copytree(run["out"], args.keep)
+    a.update({k: v for k, v in run.items() if k != "out"})
+    a["server_requests"] = requests
+    a["args"] = {k: str(v) for k, v in vars(args).items()}
+    bound = a["bound_s"]
+    rows = [
+        ("scheduler wall (pipeline only)", a["scheduler_wall_s"]),
+        ("run wall (incl. pool start, summary)", a["run_wall_s"]),
+        ("process wall (incl. interpreter, imports)", a["process_wall_s"]),
+        ("critical-path bound", a["bounds"]["critical_path_s"]),
+        (f"sandbox throughput bound (/{args.sandbox_concurrency})", a["bounds"]["sandbox_throughput_s"]),
+        (f"model throughput bound (/{args.concurrency})", a["bounds"]["model_throughput_s"]),
+    ]
+    print(f"{a['problems']} problems, {args.strategy}, latency {args.latency}s, concurrency {args.concurrency}, "
+          f"sandbox {args.sandbox} x{args.sandbox_concurrency}: pass@1 {a['pass@1']:.3f}, "
+          f"{a['model_calls']} model calls, {a['sandbox_runs']} sandbox runs "
+          f"(mean {a['mean_sandbox_run_s'] * 1000:.0f} ms), mean iterations {a['mean_iterations']:.2f}")
+    print(f"{'figure':45s} {'seconds':>9s} {'x bound':>8s}")
+    for name, v in rows:
+        print(f"{name:45s} {v:9.2f} {v / bound:8.2f}")
+    print(f"bound = {a['binding']} = {bound:.2f}s; target scheduler wall <= 1.2 x bound: "
+          f"{'met' if a['scheduler_wall_s'] <= 1.2 * bound else 'MISSED'} ({a['scheduler_wall_s'] / bound:.2f}x)")
+    print(f"peak in flight: model calls {a['peak_model_calls_in_flight']}, problems {a['peak_problems_in_flight']}, "
+          f"sandbox runs {a['peak_sandbox_runs_in_flight']}")
+    print(f"eval process peak RSS: VmHWM {a['vmhwm_mb']:.0f} MB, getrusage {a['rusage_maxrss_mb']:.0f} MB "
+          f"(target <= 300 MB: {'met' if max(a['vmhwm_mb'], a['rusage_maxrss_mb']) <= 300 else 'MISSED'})")
+    if args.json:
+        args.json.write_text(json.dumps(a, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
