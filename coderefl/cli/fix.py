@@ -116,7 +116,8 @@ def _render(report: FixReport, as_json: bool, quiet: bool, dry_run: bool) -> Non
             click.echo(f"{'Would fix' if dry_run else 'Fixing'} {change.file}", err=out_to_err)
             click.echo(change.diff, nl=False, err=out_to_err)
         else:
-            click.echo(f"coderefl fix: {change.file}: {change.note}", err=True)
+            if change.note not in report.problems:
+                click.echo(f"coderefl fix: {change.file}: {change.note}", err=True)
             if not quiet:
                 click.echo(change.diff, nl=False, err=True)
     for problem in report.problems:

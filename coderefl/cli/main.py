@@ -4,6 +4,7 @@ module each and are imported only when used (fast ``--help``)."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 

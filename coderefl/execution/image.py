@@ -27,7 +27,10 @@ def sandbox_dir() -> Path:
     """The ``sandbox/`` directory next to the package (editable install or a
     checkout), or ``CODEREFL_SANDBOX_DIR``."""
     env = os.environ.get("CODEREFL_SANDBOX_DIR")
-    path = Path(env) if env else Path(coderefl.__file__).resolve().parents[1] / "sandbox"
+    package = Path(coderefl.__file__).resolve().parent
+    path = Path(env) if env else package.parent / "sandbox"
+    if not env and not (path / "runner.py").is_file():
+        path = package / "_sandbox"  # a wheel install: shipped as package data
     if not (path / "runner.py").is_file() or not (path / "Dockerfile").is_file():
         raise ImageMissing(
             f"sandbox definition not found at {path} (needs runner.py and Dockerfile); "

@@ -263,7 +263,8 @@ class Fixer:
                     continue
                 key = todo[0]
                 rel, _, qual = key.partition("::")
-                plan.setdefault(key, Target(rel, qual, evidence=evidence)).tests.append(node)
+                how = evidence if key == cands[0] else "call"
+                plan.setdefault(key, Target(rel, qual, evidence=how)).tests.append(node)
             if not plan:
                 break
             if self._remaining(t0) <= 0:
@@ -292,7 +293,7 @@ class Fixer:
                 self.log(f"repaired {target.file}::{target.qualname}")
             else:
                 self.log(f"could not repair {target.file}::{target.qualname} ({result.trajectory.stop_reason})")
-                if result.trajectory.stop_reason.startswith("budget"):
+                if result.trajectory.stop_reason == "budget_time":
                     report.problems.append(f"time budget of {cfg.max_wall_s:g}s used up")
                     break
         by_id = {n.nodeid: n for n in current.nodes}

@@ -29,7 +29,7 @@ from coderefl.fix.splice import SpliceError, splice
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
 from coderefl.model.base import ChatModel
 from coderefl.records import Limits, Problem, Step, Trajectory
-from coderefl.strategies.base import AgentConfig
+from coderefl.strategies.base import AgentConfig, Strategy
 from coderefl.strategies.episode import Candidate, Episode
 
 STRATEGY_NAME = "fix-reflexion"
@@ -64,13 +64,16 @@ class RepairResult:
     model_error: str | None = None  # the model could not be used: stop repairing
 
 
-class _Agent:
-    """What :class:`Episode` needs of a strategy: model, sandbox, config."""
+class FixAgent(Strategy):
+    """The fixer as the :class:`Strategy` an :class:`Episode` belongs to
+    (model, sandbox, config, observer, memory). Not registered: the
+    :class:`Repairer` drives its episodes, one per function."""
 
     name = STRATEGY_NAME
+    needs_chat = True
 
-    def __init__(self, model: ChatModel, sandbox: Sandbox, config: AgentConfig, observer: Callable[[Step], None] | None):
-        self.model, self.sandbox, self.config, self.observer = model, sandbox, config, observer
+    async def solve(self, problem: Problem, user_tests: list[str] | None = None, sample: int = 0) -> Trajectory:
+        raise NotImplementedError("coderefl fix repairs functions through Repairer.repair")
 
 
 class FixEpisode(Episode):
@@ -159,7 +162,8 @@ class Repairer:
         config: AgentConfig,
         observer: Callable[[Step], None] | None = None,
     ) -> None:
-        self.agent = _Agent(model, sandbox, config, observer)
+        self.agent = FixAgent(model, sandbox, config)
+        self.agent.observer = observer
         self.snapshot = snapshot
         self.test_targets = test_targets
         self.config = config
@@ -171,7 +175,7 @@ class Repairer:
         data = overrides.get(target.file, self.snapshot.files[target.file])
         span = next((s for s in functions(data) if s.qualname == target.qualname), None)
         problem = Problem(task_id=f"{target.file}::{target.qualname}", prompt="", entry_point=target.name)
-        ep = FixEpisode(self.agent, problem)  # type: ignore[arg-type]
+        ep = FixEpisode(self.agent, problem)
         if span is None:
             ep.decide(f"{target.qualname} is no longer in {target.file}")
             return RepairResult(target, ep.finish("error", iterations=0), None, None)

@@ -80,7 +80,10 @@ def write_if_unchanged(path: Path, expected_sha: str, new: bytes) -> None:
     """Atomically replace ``path`` with ``new`` if its content still hashes
     to ``expected_sha``. Keeps the file's permission bits. The temp file is
     in the same directory, so ``os.replace`` is atomic."""
-    current = path.read_bytes()
+    try:
+        current = path.read_bytes()
+    except FileNotFoundError:
+        raise ChangedOnDisk(f"{path} was removed while coderefl was running; not written") from None
     if digest(current) != expected_sha:
         raise ChangedOnDisk(f"{path} changed while coderefl was running; not overwritten")
     mode = stat.S_IMODE(path.stat().st_mode)

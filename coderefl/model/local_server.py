@@ -327,9 +327,8 @@ class LocalServer:
         proc = self._proc
         if proc is None:
             return None
-        atexit.unregister(self.stop)
         if proc.poll() is None:
-            self._signal_group(proc, signal.SIGTERM)
+            pass  # MUTANT
             try:
                 proc.wait(self.stop_grace)
             except subprocess.TimeoutExpired:
@@ -342,6 +341,7 @@ class LocalServer:
             self.log_path.unlink(missing_ok=True)
         self._proc = None
         self.port = self._requested_port
+        atexit.unregister(self.stop)
         return proc.returncode
 
     def __enter__(self) -> LocalServer:

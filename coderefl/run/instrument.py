@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from coderefl.errors import SandboxUnavailable
 from coderefl.execution.base import Sandbox
 from coderefl.model.base import ChatModel
 from coderefl.records import ChatMessage, Completion, ExecutionResult, Limits, Usage
@@ -40,6 +42,8 @@ class ItemClock:
     sandbox_runs: int = 0
     sandbox_s: float = 0.0
     sandbox_wait_s: float = 0.0
+    #: when the item started: its sandbox runs go before those of younger items
+    started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -160,6 +164,13 @@ class CountingSandbox(Sandbox):
     from one FIFO queue, so the next run starts the moment a slot frees,
     whatever the loop is doing; only the result travels back through it.
     Other backends get the same limit through a semaphore.
+
+    Queued runs go oldest problem first (by the start of the item they
+    belong to), not first come first served: the problems still running
+    after many others have finished are the long chains (many rounds), and
+    each of their runs would otherwise wait behind the whole queue, so the
+    last of them would set the end of the run. Younger problems have time
+    to absorb the wait.
     """
 
     def __init__(self, inner: Sandbox, stats: RunStats, concurrency: int) -> None:
@@ -171,7 +182,8 @@ class CountingSandbox(Sandbox):
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._threaded = callable(getattr(inner, "run_sync", None))
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs: queue.PriorityQueue[Any] = queue.PriorityQueue()
+        self._seq = itertools.count()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # stats are written from the dispatch threads
 
@@ -225,7 +237,9 @@ class CountingSandbox(Sandbox):
         fut: asyncio.Future[ExecutionResult] = loop.create_future()
         with self._lock:
             self.stats.sandbox_queued += 1
-        self._jobs.put((loop, fut, clock, time.monotonic(), args))
+        now = time.monotonic()
+        priority = clock.started if clock is not None else now
+        self._jobs.put((priority, next(self._seq), (loop, fut, clock, now, args)))
         return await fut
 
     def _ensure_threads(self) -> None:
@@ -237,7 +251,7 @@ class CountingSandbox(Sandbox):
 
     def _dispatch(self) -> None:
         while True:
-            job = self._jobs.get()
+            _, _, job = self._jobs.get()
             if job is None:
                 return
             loop, fut, clock, queued_at, args = job
@@ -264,11 +278,20 @@ class CountingSandbox(Sandbox):
 
     async def close(self) -> None:
         threads, self._threads = self._threads, []
-        for _ in threads:
-            self._jobs.put(None)
+        for _ in threads:  # ahead of every queued run
+            self._jobs.put((float("-inf"), next(self._seq), None))
         await self.inner.close()  # a run still going fails fast once its containers are gone
         for t in threads:
             await asyncio.to_thread(t.join, 30)
+        while not self._jobs.empty():  # runs nobody will take: their waiters must not hang
+            _, _, job = self._jobs.get_nowait()
+            if job is not None:
+                loop, fut, *_ = job
+                err = SandboxUnavailable("the sandbox was closed before this run started")
+                try:
+                    loop.call_soon_threadsafe(_settle, fut, err, False)
+                except RuntimeError:
+                    pass
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, ok: bool) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -113,6 +114,7 @@ class Scheduler:
         for item in work_items(tasks, samples, self.store):
             queue.put_nowait(item)
 
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="coderefl-store")  # one writer: commits stay in order
         workers = [asyncio.create_task(self._worker(queue), name=f"worker-{i}") for i in range(min(self.concurrency, max(1, queue.qsize())))]
         try:
             # the first worker to raise (a fatal error) ends the run
@@ -124,6 +126,8 @@ class Scheduler:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            # a commit already handed to the writer finishes: a record is never half-kept
+            await asyncio.to_thread(self._writer.shutdown, wait=True)
         return [r for r in self.store.records if (r.task_id, r.sample) in wanted]
 
     async def _worker(self, queue: asyncio.Queue[WorkItem]) -> None:
@@ -140,7 +144,9 @@ class Scheduler:
                 record, trajectory, extra = await self.execute(item)
             finally:
                 self.stats.problems_in_flight -= 1
-            self.commit(item, record, trajectory, extra)
+            # the fsyncs of a commit take milliseconds: in the writer thread, so the
+            # event loop (every other problem's HTTP and parsing) does not stall on them
+            await asyncio.get_running_loop().run_in_executor(self._writer, self.commit, item, record, trajectory, extra)
 
     async def execute(self, item: WorkItem) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
         """Where an item runs: here, in this event loop. The Ray executor
@@ -172,14 +178,14 @@ class Scheduler:
         ``timing``: its model and sandbox time (see :class:`ItemClock`)."""
         clock = ItemClock()
         token = ITEM_CLOCK.set(clock)  # this task's context: the item's model calls and runs add to it
-        t0 = time.monotonic()
+        t0, started_at = time.monotonic(), time.time()
         extra: dict[str, Any] = {}
         try:
             record, trajectory = await self._solve_and_score(item, extra)
         finally:
             ITEM_CLOCK.reset(token)
         record.wall_s = time.monotonic() - t0
-        extra["timing"] = {**clock.as_dict(), "wall_s": round(record.wall_s, 4)}
+        extra["timing"] = {**clock.as_dict(), "wall_s": round(record.wall_s, 4), "started_at": round(started_at, 3)}
         return record, trajectory, extra
 
     async def _solve_and_score(self, item: WorkItem, extra: dict[str, Any]) -> tuple[RunRecord, Trajectory | None]:

@@ -140,7 +140,7 @@ async def run_evaluation(
         if settings.executor == "ray":
             from coderefl.run import ray_executor
 
-            ray_run = ray_executor.connect(settings.ray_address)
+            ray_executor.import_ray()  # a missing extra fails here, before the run folder is touched
         store.open(settings.run_config(), force=settings.force)
         scheduler = Scheduler(
             strategy=strategy,
@@ -158,14 +158,15 @@ async def run_evaluation(
         )
         complete = False
         try:
-            if pending and ray_run is not None:
-                ray, _ = ray_run
+            if pending and settings.executor == "ray":
+                ray_run = ray_executor.connect(settings.ray_address)  # only when there is work: joining takes seconds
+                ray = ray_run[0]
                 scheduler = remote = ray_executor.RayScheduler(
                     ray=ray, pool=ray_executor.start_workers(ray, settings, settings.ray_actors_per_node), store=store,
                     model_name=settings.model.model or "", strategy_name=settings.strategy,
                     concurrency=settings.concurrency, stats=stats,
                 )
-            if pending and ray_run is None:
+            if pending and settings.executor == "local":
                 await sandbox.start()
             if pending:
                 title = f"{settings.strategy} on {settings.benchmark}"

@@ -47,8 +47,6 @@ def test_commit_through_the_hook_repairs_the_function(openai_server, tmp_path, d
     env = cli_env(
         openai_server,
         PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"),
-        # sandbox/ is not part of the wheel yet: point the installed hook at this checkout's
-        CODEREFL_SANDBOX_DIR=str(MAIN / "sandbox"),
     )
     env.pop("PYTHONPATH")  # the hook must run from its own virtualenv
 

@@ -158,8 +158,9 @@ def test_cli_missing_model_path_one_line_error(tmp_path):
 
 
 @pytest.mark.local_model
-def test_cli_serves_until_sigterm(local_ready):
-    """``coderefl serve-local`` in the foreground: prints the URL and flags, serves, stops on SIGTERM."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_until_signal(local_ready, stop_signal):
+    """``coderefl serve-local`` in the foreground: prints the URL and flags, serves, stops on SIGTERM / Ctrl-C."""
     import openai
 
     proc = subprocess.Popen(
@@ -174,10 +175,12 @@ def test_cli_serves_until_sigterm(local_ready):
         assert f"--base-url {url} --model gemma-3-270m --api completions" in hint
         client = openai.OpenAI(base_url=url, api_key="local", max_retries=0)
         assert client.completions.create(model="gemma-3-270m", prompt="def f():\n", max_tokens=4).usage.completion_tokens >= 1
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        server_pid = int(first.split("(pid ")[1].split(",")[0])
+        proc.send_signal(stop_signal)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         assert not port_open("127.0.0.1", port)
+        assert _gone(server_pid)
     finally:
         if proc.poll() is None:
             proc.kill()

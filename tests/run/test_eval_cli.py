@@ -195,3 +195,21 @@ def _remove_containers_of(pid: int) -> None:
                 c.remove(force=True)
     except Exception:
         pass
+
+
+def test_executor_ray_without_ray_is_one_line_with_the_install_hint(tmp_path):
+    """ray is an optional extra: hide it (a package that fails to import) and ask for it."""
+    fake = tmp_path / "noray" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named ray (hidden by the test)')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
+    env.update({"PYTHONPATH": f"{fake.parent}{os.pathsep}{ROOT}", "CODEREFL_CACHE_PATH": str(tmp_path / "c.sqlite")})
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "coderefl.cli.main", "eval", "-b", "humaneval", "--limit", "1", "--model", "m",
+         "--base-url", "http://127.0.0.1:9/v1", "--executor", "ray", "--out", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == "coderefl: error: the Ray executor needs ray: pip install 'coderefl[ray]'"
+    assert not out.exists()  # failed before touching the run folder

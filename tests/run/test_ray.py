@@ -152,3 +152,27 @@ def test_node_loss_is_retried_and_recorded_once(ray_local, tmp_path):
     assert len(keys) == limit and len(set(keys)) == limit
     assert outcome.summary["complete"] is True and outcome.summary["hidden_evals"]["all_exactly_one"] is True
     assert all(r["hidden_passed"] for r in lines)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_cli_executor_ray_writes_the_run_and_resumes_without_ray_work(ray_local, docker_ready, tmp_path):
+    """The real CLI in a subprocess starts its own local Ray (the fixture's
+    Ray lives in this process only) and gives the records a local run gives."""
+    from tests.run.test_eval_cli import HANDLER, cli, eval_args, lines
+
+    cache = tmp_path / "cache.sqlite"
+    with ScriptedServer(handler=HANDLER) as server:
+        ray_run = cli(eval_args(server, tmp_path / "ray", "--executor", "ray", limit=4), cache, cwd=tmp_path, check=True)
+        sent = len(server.requests)
+        assert sent == 4
+        cli(eval_args(server, tmp_path / "local", limit=4), cache, cwd=tmp_path, check=True)
+        again = cli(eval_args(server, tmp_path / "ray", "--executor", "ray", limit=4), cache, cwd=tmp_path, check=True)
+        assert len(server.requests) == sent
+    assert "4 new, 4 total" in ray_run.stdout and "0 new, 4 total" in again.stdout
+    assert comparable(tmp_path / "ray" / "results.jsonl") == comparable(tmp_path / "local" / "results.jsonl")
+    assert {r["task_id"]: r["hidden_passed"] for r in lines(tmp_path / "ray" / "results.jsonl")} == {
+        "HumanEval/0": True, "HumanEval/1": False, "HumanEval/2": True, "HumanEval/3": True,
+    }
+    summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
+    assert summary["complete"] is True and summary["session"]["executor"] == "ray"
