@@ -95,8 +95,16 @@ def model_endpoint(config: ModelConfig, local: bool) -> Iterator[ModelConfig]:
     from coderefl.model.local_server import LocalServer
 
     with LocalServer() as server:
+        # the llama.cpp server answers one request at a time: queueing more at
+        # the server only makes them time out, so the client sends one at a time
         yield config.model_copy(
-            update={"base_url": server.base_url, "model": server.model_name, "api": "completions", "api_key": "local"}
+            update={
+                "base_url": server.base_url,
+                "model": server.model_name,
+                "api": "completions",
+                "api_key": "local",
+                "concurrency": 1,
+            }
         )
 
 

@@ -328,7 +328,7 @@ class LocalServer:
         if proc is None:
             return None
         if proc.poll() is None:
-            pass  # MUTANT
+            self._signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(self.stop_grace)
             except subprocess.TimeoutExpired:

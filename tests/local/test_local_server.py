@@ -123,6 +123,9 @@ def test_bad_gguf_fails_fast_with_log_tail(local_ready, tmp_path):
     assert "exited with code" in message and str(bogus) in message
     assert "\n" not in message
     assert not server.running and server.pid is None
+    assert server.log_path is not None and str(server.log_path) in message
+    assert "Failed to load model" in server.log_path.read_text()  # the log named in the error is kept
+    server.log_path.unlink()
 
 
 def test_missing_model_path_is_bad_input(tmp_path):
