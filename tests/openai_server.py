@@ -120,6 +120,12 @@ def _apply_stop(text: str, stop: Any) -> str:
     return text[:cut]
 
 
+class _Server(ThreadingHTTPServer):
+    # the stdlib's listen backlog of 5 drops connections when many clients
+    # connect at once (a scheduler with 64 problems in flight)
+    request_queue_size = 1024
+
+
 class ScriptedServer:
     """An OpenAI-compatible server whose answers the test scripts."""
 
@@ -159,7 +165,7 @@ class ScriptedServer:
         class _Handler(_RequestHandler):
             scripted = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        httpd = _Server(("127.0.0.1", 0), _Handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from rich.console import Console
 
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
 from coderefl.errors import BadInput, CoderelfError
+from coderefl.cli.signals import sigterm_as_interrupt
 from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 
 
@@ -26,20 +26,6 @@ def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
     bench = Path(benchmark).stem if "/" in benchmark or "." in benchmark else benchmark
     name = "-".join(x for x in (bench, strategy, model or "model") if x)
     return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
-def _terminate_on_sigterm() -> None:
-    """SIGTERM takes Ctrl-C's path, so the sandbox pool is closed and the
-    summary of what is done is written (SIGKILL loses nothing either: the
-    next run resumes)."""
-
-    def handler(signum: int, frame: object) -> None:  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        pass
 
 
 @click.command("eval")
@@ -56,11 +42,15 @@ def _terminate_on_sigterm() -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where problems are solved: this process, or Ray tasks on a cluster (pip install 'coderefl[ray]').")
 @click.option("--ray-address", default=None, metavar="ADDR",
-              help="Ray cluster to join (e.g. ray://head:10001 or auto) [default: RAY_ADDRESS, else a local Ray].")
+              help="Ray cluster to join, from one of its nodes: auto or HEAD_IP:6379 [default: RAY_ADDRESS, else a private local Ray].")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run folder [default: runs/BENCHMARK-STRATEGY-MODEL].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (re-running with the same --out does too); fails if there is none.")
 @click.option("--force", is_flag=True, help="If --out holds a run with another config, set it aside (previous-*/) and start afresh.")
 @agent_options
+@click.option("--memory", "memory_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Long-term memory (SQLite): recall lessons into prompts, store new ones (compare against a run without it with `coderefl report`).")
+@click.option("--advisor/--no-advisor", default=False, help="When still failing, the agent may ask what one input should return; answered by running the canonical solution, never from hidden tests.")
+@click.option("--advisor-requests", type=click.IntRange(min=1), default=1, show_default=True, help="Advice requests per problem x sample.")
+@click.option("--advisor-cost", type=click.IntRange(min=0), default=200, show_default=True, help="Cost of one answer, counted as prompt tokens (phase 'advisor').")
 @click.option("--no-canonical-check", is_flag=True, help="Skip running the agent's tests against the canonical solution.")
 @click.option("--progress-interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds between progress lines when stderr is not a terminal.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
@@ -108,6 +98,10 @@ def evaluate(**kw: object) -> None:
         ray_address=kw["ray_address"],
         agent=agent,
         model=model_cfg,
+        memory=kw["memory_path"],
+        advisor=bool(kw["advisor"]),
+        advisor_requests=kw["advisor_requests"],
+        advisor_cost_tokens=kw["advisor_cost"],
     )
     if settings.executor == "ray" and local and (settings.ray_address or os.environ.get("RAY_ADDRESS")):
         raise BadInput("--local serves the model on this machine only; on a Ray cluster use --base-url of an endpoint every node reaches")
@@ -124,7 +118,7 @@ def evaluate(**kw: object) -> None:
             raise BadInput(
                 f"--local serves a base model (completions only); use --strategy {' or '.join(completion_strategies())}"
             )
-    _terminate_on_sigterm()
+    sigterm_as_interrupt()
     try:
         with model_endpoint(model_cfg, local) as endpoint:
             settings = settings.model_copy(update={"model": endpoint}) if local else settings

@@ -324,6 +324,8 @@ class DockerPoolSandbox(Sandbox):
         job = make_job(program, tests, limits, files)
         if self.client is None:
             self.start_sync()
+        if self.closed:
+            raise SandboxUnavailable("the sandbox is closed")
         pool = self._claim(limits)
         try:
             return pool.execute(job, limits)

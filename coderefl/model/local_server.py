@@ -63,7 +63,7 @@ def default_threads() -> int:
     llama.cpp's worker threads spin at a barrier after every layer; when they
     outnumber the free cores (the sandboxes and the agent run on the same
     machine) generation collapses. Measured on 2 busy cores: 2 threads gave
-    2 tokens/s, 1 thread 14 (docs/bench-local.md)."""
+    2 tokens/s, 1 thread 14 (BENCHMARKS.md)."""
     return max(1, cpu_count() - 1)
 
 
@@ -266,7 +266,7 @@ class LocalServer:
             "--n_batch", str(self.n_batch),
             # True (the server's default) keeps logits for every prompt token: an
             # n_ctx x 262k-vocab float array (4 GiB reserved at n_ctx 4096) and,
-            # measured, +370 MB RSS and a 2.7x slower prompt pass (docs/bench-local.md).
+            # measured, +370 MB RSS and a 2.7x slower prompt pass (BENCHMARKS.md).
             "--logits_all", "false",
         ]
         if self.seed is not None:

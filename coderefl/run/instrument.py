@@ -186,6 +186,7 @@ class CountingSandbox(Sandbox):
         self._seq = itertools.count()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()  # stats are written from the dispatch threads
+        self._closed = False
 
     async def run(
         self,
@@ -232,12 +233,15 @@ class CountingSandbox(Sandbox):
 
     # -- the threaded path -------------------------------------------------
     async def _run_threaded(self, clock: ItemClock | None, *args: Any) -> ExecutionResult:
+        if self._closed:
+            raise SandboxUnavailable("the sandbox is closed")
         self._ensure_threads()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[ExecutionResult] = loop.create_future()
         with self._lock:
             self.stats.sandbox_queued += 1
         now = time.monotonic()
+        # oldest problem first; runs outside any problem (none in eval) by arrival
         priority = clock.started if clock is not None else now
         self._jobs.put((priority, next(self._seq), (loop, fut, clock, now, args)))
         return await fut
@@ -259,6 +263,10 @@ class CountingSandbox(Sandbox):
                 self.stats.sandbox_queued -= 1
             if fut.cancelled():  # its problem was stopped while the run waited
                 continue
+            if self._closed or getattr(self.inner, "closed", False):
+                # never start a run on a closed backend: it could bring up containers nobody removes
+                self._deliver(loop, fut, SandboxUnavailable("the sandbox is closed"), False)
+                continue
             self._began(clock, time.monotonic() - queued_at)
             t1 = time.monotonic()
             try:
@@ -268,15 +276,20 @@ class CountingSandbox(Sandbox):
                 result, ok = err, False
             finally:
                 self._ended(clock, time.monotonic() - t1)
-            try:
-                loop.call_soon_threadsafe(_settle, fut, result, ok)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
+            self._deliver(loop, fut, result, ok)
+
+    @staticmethod
+    def _deliver(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], result: Any, ok: bool) -> None:
+        try:
+            loop.call_soon_threadsafe(_settle, fut, result, ok)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
 
     async def start(self) -> None:
         await self.inner.start()
 
     async def close(self) -> None:
+        self._closed = True
         threads, self._threads = self._threads, []
         for _ in threads:  # ahead of every queued run
             self._jobs.put((float("-inf"), next(self._seq), None))
@@ -287,11 +300,7 @@ class CountingSandbox(Sandbox):
             _, _, job = self._jobs.get_nowait()
             if job is not None:
                 loop, fut, *_ = job
-                err = SandboxUnavailable("the sandbox was closed before this run started")
-                try:
-                    loop.call_soon_threadsafe(_settle, fut, err, False)
-                except RuntimeError:
-                    pass
+                self._deliver(loop, fut, SandboxUnavailable("the sandbox was closed before this run started"), False)
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, ok: bool) -> None:

@@ -88,8 +88,13 @@ class NodeWorker:
                 from coderefl.run.session import build_parts
 
                 model, sandbox, strategy, scorer = build_parts(self.settings, self.stats)
+                try:
+                    await sandbox.start()
+                except BaseException:  # the next item tries afresh; leave nothing running
+                    await sandbox.close()
+                    await model.close()
+                    raise
                 self._parts = (model, sandbox)
-                await sandbox.start()
                 self._scheduler = Scheduler(
                     strategy=strategy,
                     scorer=scorer,
@@ -167,10 +172,15 @@ def connect(address: str | None) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise SandboxUnavailable(f"cannot start or join {where}: {first}") from None
     return ray, True
 
 

@@ -189,6 +189,7 @@ class Scheduler:
         return record, trajectory, extra
 
     async def _solve_and_score(self, item: WorkItem, extra: dict[str, Any]) -> tuple[RunRecord, Trajectory | None]:
+        from coderefl.learn.asking import advice_requests
         from coderefl.problems.samples import completion_for
         from coderefl.problems.scorer import score_generated_tests
 
@@ -206,6 +207,7 @@ class Scheduler:
         record.internal_passed = trajectory.internal_passed
         record.iterations = trajectory.iterations
         record.stop_reason = trajectory.stop_reason
+        record.advice_requests = advice_requests(trajectory)
         record.usage = trajectory.usage
         try:
             record.completion = completion_for(item.task, trajectory.final_code)

@@ -47,10 +47,14 @@ class EvalSettings(BaseModel):
     ray_actors_per_node: int = Field(1, ge=1)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     model: ModelConfig
+    memory: Path | None = Field(None, description="long-term memory (SQLite): lessons recalled and stored")
+    advisor: bool = Field(False, description="let the agent ask the oracle advisor when confidence is low")
+    advisor_requests: int = Field(1, ge=1, description="advice requests per problem x sample")
+    advisor_cost_tokens: int = Field(200, ge=0, description="what one answer costs, counted as prompt tokens")
 
     def run_config(self) -> dict[str, Any]:
         """config.json: the full resolved config, secrets redacted. The
-        first four keys are the run's identity (see store.IDENTITY_KEYS)."""
+        keys named in store.IDENTITY_KEYS are the run's identity."""
         problems_file = str(Path(self.problems_file).resolve()) if self.problems_file else None
         bench = self.benchmark
         if bench.lower() not in ("humaneval", "mbpp") and Path(bench).expanduser().exists():
@@ -65,6 +69,12 @@ class EvalSettings(BaseModel):
                 "max_tokens": self.model.max_tokens,
             },
             "agent": self.agent.model_dump(mode="json"),
+            "learn": {
+                "memory": str(Path(self.memory).resolve()) if self.memory else None,
+                "advisor": self.advisor,
+                "advisor_requests": self.advisor_requests if self.advisor else None,
+                "advisor_cost_tokens": self.advisor_cost_tokens if self.advisor else None,
+            },
             "model_config": self.model.redacted(),
             "run": {
                 "samples": self.samples,
@@ -108,6 +118,25 @@ def build_parts(settings: EvalSettings, stats: RunStats) -> tuple[CountingModel,
     return model, sandbox, strategy, Scorer(sandbox, settings.agent.limits)
 
 
+def _attach_learning(settings: EvalSettings, strategy: Any, sandbox: Any, tasks: list[Any]) -> Any:
+    """Long-term memory and the oracle advisor (coderefl.learn), when asked
+    for. Both live in this process, so they need the local executor."""
+    if not (settings.memory or settings.advisor):
+        return None
+    if settings.executor != "local":
+        raise BadInput("--memory and --advisor need --executor local (their state lives in this process)")
+    from coderefl.learn import LessonMemory, OracleAdvisor
+
+    if settings.advisor:
+        strategy.advisor = OracleAdvisor(
+            sandbox, tasks, max_requests=settings.advisor_requests, cost_tokens=settings.advisor_cost_tokens
+        )
+    if settings.memory:
+        strategy.memory = LessonMemory(settings.memory)
+        return strategy.memory
+    return None
+
+
 async def run_evaluation(
     settings: EvalSettings,
     *,
@@ -133,6 +162,7 @@ async def run_evaluation(
     # build everything that can fail on bad input before touching the run folder
     # (with Ray, these local parts only validate the settings; the nodes build their own)
     model, sandbox, strategy, scorer = build_parts(settings, stats)
+    memory = _attach_learning(settings, strategy, sandbox, tasks)
     ray_run: Any = None  # (ray, started here) for --executor ray
     remote: Any = None  # the RayScheduler, whose node actors must be closed
     scheduler_s: float | None = None  # wall time of the pipeline alone (no set-up, no summary)
@@ -225,3 +255,5 @@ async def run_evaluation(
                 ray_run[0].shutdown()
             await sandbox.close()
             await model.close()
+            if memory is not None:
+                memory.close()

@@ -42,7 +42,7 @@ SUMMARY = "summary.json"
 
 #: config keys that decide what a record means; a resume with other values
 #: would mix incomparable records in one file, so it is refused.
-IDENTITY_KEYS = ("benchmark", "strategy", "model", "agent")
+IDENTITY_KEYS = ("benchmark", "strategy", "model", "agent", "learn")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.table import Table
 
+from coderefl.learn.stats import advice_summary
 from coderefl.problems.passk import summarize_pass_at_k
 from coderefl.problems.selftest import self_test_quality
 from coderefl.records import RunRecord, Usage
@@ -70,6 +71,8 @@ def summarize(
             "internal_pass_rate": _mean([1.0 if r.internal_passed else 0.0 for r in judged]),
             "internal_judged": len(judged),
             "self_test": self_test_quality(records),
+            # asking an expert: advice rate beside the pass rates of advised and other samples
+            "advice": advice_summary(records) if any(r.advice_requests for r in records) else None,
             "mean_iterations": _mean([float(r.iterations) for r in records]),
             "stop_reasons": dict(Counter(r.stop_reason or "error" for r in records).most_common()),
             "tokens": {
@@ -138,6 +141,13 @@ def summary_table(s: Mapping[str, Any], title: str | None = None) -> Table:
             f"{counts.get('tp', 0)}/{counts.get('fp', 0)}/{counts.get('fn', 0)}/{counts.get('tn', 0)}",
         )
         t.add_row("false-positive share (believed correct)", _pct(conf.get("false_positive_share")))
+    advice = s.get("advice")
+    if advice:
+        t.add_row(
+            "advice rate / pass advised vs not",
+            f"{_pct(advice.get('advice_rate'))} / {_pct(advice.get('pass_rate_advised'))} vs "
+            f"{_pct(advice.get('pass_rate_not_advised'))}",
+        )
     t.add_row("mean iterations", _num(s.get("mean_iterations")))
     tok = s.get("tokens") or {}
     cost = s.get("cost_usd") or {}

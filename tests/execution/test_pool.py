@@ -104,8 +104,8 @@ def test_process_exit_and_signals_remove_containers(docker_ready, how):
     script = (
         "import os, signal, sys, time\n"
         "from coderefl.execution.docker_pool import DockerPoolSandbox\n"
-        "from coderefl.cli.sandbox import _terminate_on_sigterm\n"
-        "_terminate_on_sigterm()\n"
+        "from coderefl.cli.signals import sigterm_as_interrupt\n"
+        "sigterm_as_interrupt()\n"
         "sb = DockerPoolSandbox(pool_size=2)\nsb.start_sync()\n"
         "print(os.getpid(), flush=True)\n"
         "if sys.argv[1] == 'exit':\n    sys.exit(0)\n"

@@ -108,7 +108,7 @@ def test_ray_gives_the_local_executors_records(ray_local, docker_ready, tmp_path
     from coderefl.execution.hardening import LABEL, LABEL_OWNER_PID
 
     pids = {w.rsplit(":", 1)[1] for w in ray_out.summary["session"]["ray_workers"]}
-    assert pids and os.getpid() not in pids
+    assert pids and str(os.getpid()) not in pids
     left = docker.from_env().containers.list(all=True, filters={"label": LABEL})
     assert not [c for c in left if c.labels.get(LABEL_OWNER_PID) in pids]
 
@@ -176,3 +176,18 @@ def test_cli_executor_ray_writes_the_run_and_resumes_without_ray_work(ray_local,
     }
     summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
     assert summary["complete"] is True and summary["session"]["executor"] == "ray"
+
+
+def test_a_nodes_infrastructure_error_stops_the_run_typed_and_records_nothing(ray_local, tmp_path):
+    """The endpoint refuses the key on the node: the coordinator raises the
+    same typed error a local run would, and no record is written."""
+    from coderefl.model.errors import ModelAuthError
+
+    with ScriptedServer(handler=humaneval_script(he_tasks(3)), api_key="the-right-key") as server:
+        s = settings(tmp_path / "run", server.base_url, tmp_path / "cache.sqlite", executor="ray", sandbox="local", limit=3)
+        with pytest.raises(ModelAuthError):
+            asyncio.run(run_evaluation(s, progress=False))
+        assert server.requests  # the node did call the endpoint
+    assert (tmp_path / "run" / "results.jsonl").read_text() == ""
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["complete"] is False and summary["records"] == 0

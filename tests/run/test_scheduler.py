@@ -76,6 +76,12 @@ def test_every_task_sample_once_with_verdicts(server, tmp_path):
     assert "RuntimeError" in traj["traceback"]
     traj = json.loads((tmp_path / "run" / "trajectories" / "t_add__s1.json").read_text())
     assert traj["trajectory"]["final_code"].startswith("def add")
+    # where the problem's time went: 1 model call; its visible run, the hidden scoring, the canonical check
+    timing = traj["timing"]
+    assert timing["model_calls"] == 1 and timing["sandbox_runs"] == 3
+    assert timing["critical_path_s"] == pytest.approx(timing["model_s"] + timing["sandbox_s"], abs=1e-3)
+    assert 0 < timing["critical_path_s"] <= timing["wall_s"] + 1e-3
+    assert traj["hidden"]["status"] == "passed" and traj["hidden"]["duration_s"] > 0
 
 
 def test_resume_skips_done_and_repeats_no_model_call(server, tmp_path):
