@@ -40,7 +40,7 @@ def export(runs: tuple[Path, ...], fmt: str, only_passed: bool, methods: str | N
            dedupe: bool, metadata: bool) -> None:
     """Export successful trajectories of RUN folders for fine-tuning."""
     from coderefl.learn.export import BenchmarkLookup, export_chat
-    from coderefl.run.store import atomic_write_text
+    from coderefl.atomic import atomic_write_text
 
     for run in runs:
         if not run.is_dir():

@@ -104,6 +104,10 @@ def model_endpoint(config: ModelConfig, local: bool) -> Iterator[ModelConfig]:
                 "api": "completions",
                 "api_key": "local",
                 "concurrency": 1,
+                # a few tokens/s on a busy CPU: give each answer time, and cap
+                # its length (a function body; runaway completions are cut)
+                "timeout_s": max(config.timeout_s, 600.0),
+                "max_tokens": min(config.max_tokens, 512),
             }
         )
 

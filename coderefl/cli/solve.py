@@ -10,9 +10,7 @@ when it does not, 2 on bad input.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -22,6 +20,7 @@ from coderefl.cli.options import agent_config_from, agent_options, local_option,
 from coderefl.cli.render import step_line
 from coderefl.cli.signals import sigterm_as_interrupt
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
+from coderefl.atomic import atomic_write_text
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
 from coderefl.model.client import build_model
@@ -49,20 +48,6 @@ def _spec_text(prompt: str | None, spec_file: Path | None) -> str:
     if prompt is None:
         raise BadInput("no problem given: pass a prompt, --file SPEC, or '-' to read stdin")
     return prompt
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _CompletionOnly:
@@ -129,7 +114,7 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
         traj = asyncio.run(_solve(agent, problem, user_tests))
 
     if out is not None:
-        write_atomic(out, traj.final_code)
+        atomic_write_text(out, traj.final_code)
     if as_json:
         click.echo(traj.model_dump_json(indent=2))
     elif out is None:

@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from coderefl.errors import BadInput
-from coderefl.problems._common import asserts_as_test_functions, atomic_write_bytes
+from coderefl.atomic import atomic_write_bytes
+from coderefl.problems._common import asserts_as_test_functions
 from coderefl.records import BenchmarkTask, HiddenTests, Problem
 
 MBPP_URL = "https://raw.githubusercontent.com/google-research/google-research/master/mbpp/sanitized-mbpp.json"

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from coderefl.problems._common import atomic_write_text
+from coderefl.atomic import atomic_write_text
 from coderefl.records import BenchmarkTask, RunRecord
 
 _FUTURE = re.compile(r"^[ \t]*from[ \t]+__future__[ \t]+import[^\n]*\n?", re.MULTILINE)

@@ -28,7 +28,8 @@ from rich.table import Table
 
 from coderefl.errors import BadInput
 from coderefl.records import RunRecord
-from coderefl.run.store import RunStore, atomic_write_text, read_records
+from coderefl.atomic import atomic_write_text
+from coderefl.run.store import RunStore, read_records
 from coderefl.run.summary import summarize
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from coderefl.errors import BadInput
+from coderefl.atomic import atomic_write_text
 from coderefl.records import RunRecord, Trajectory
 
 CONFIG = "config.json"
@@ -43,24 +43,6 @@ SUMMARY = "summary.json"
 #: config keys that decide what a record means; a resume with other values
 #: would mix incomparable records in one file, so it is refused.
 IDENTITY_KEYS = ("benchmark", "strategy", "model", "agent", "learn")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder, fsync, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def record_key(task_id: str, sample: int) -> tuple[str, int]:

@@ -9,7 +9,7 @@ import pytest
 
 from coderefl.problems import Scorer, find_task, load_benchmark, score_generated_tests
 from coderefl.problems.check import check_canonical
-from coderefl.records import Limits, RunRecord
+from coderefl.records import RunRecord
 from tests.problems.helpers import EXAMPLES, cli, mbpp_test_file
 
 pytestmark = pytest.mark.docker

@@ -7,7 +7,7 @@ import pytest
 from coderefl.records import Problem
 from tests.openai_server import Reply, rules
 
-from .conftest import ADD, BUGGY, CRITIQUE, GOOD, REVISE, TESTS, TOOL, user_messages
+from .conftest import BUGGY, CRITIQUE, GOOD, REVISE, TESTS, TOOL, user_messages
 
 pytestmark = pytest.mark.docker
 
