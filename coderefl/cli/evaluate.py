@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -48,6 +49,7 @@ def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
 @click.option("--force", is_flag=True, help="If --out holds a run with another config, set it aside (previous-*/) and start afresh.")
 @agent_options
 @click.option("--memory", "memory_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Long-term memory (SQLite): recall lessons into prompts, store new ones (compare against a run without it with `coderefl report`).")
+@click.option("--compare-memory", is_flag=True, help="Run the benchmark twice in the same problem order, without and with --memory, into OUT/without-memory and OUT/with-memory, and compare them.")
 @click.option("--advisor/--no-advisor", default=False, help="When still failing, the agent may ask what one input should return; answered by running the canonical solution, never from hidden tests.")
 @click.option("--advisor-requests", type=click.IntRange(min=1), default=1, show_default=True, help="Advice requests per problem x sample.")
 @click.option("--advisor-cost", type=click.IntRange(min=0), default=200, show_default=True, help="Cost of one answer, counted as prompt tokens (phase 'advisor').")
@@ -61,8 +63,7 @@ def evaluate(**kw: object) -> None:
     finished problems are skipped and, with the response cache, no model
     call is repeated.
     """
-    from coderefl.run.session import EvalSettings, run_evaluation
-    from coderefl.run.summary import summary_table
+    from coderefl.run.session import EvalSettings
 
     model_cfg = resolve_model_config(**pop_model_flags(kw))  # type: ignore[arg-type]
     local = bool(kw.pop("local"))
@@ -119,12 +120,37 @@ def evaluate(**kw: object) -> None:
                 f"--local serves a base model (completions only); use --strategy {' or '.join(completion_strategies())}"
             )
     sigterm_as_interrupt()
+    arms = [(settings, None)]
+    if kw["compare_memory"]:
+        if settings.memory is None:
+            raise BadInput("--compare-memory needs --memory PATH (the store the with-memory arm learns into)")
+        out_root = Path(settings.out)
+        arms = [
+            (settings.model_copy(update={"memory": None, "out": out_root / "without-memory"}), "without memory"),
+            (settings.model_copy(update={"out": out_root / "with-memory"}), "with memory"),
+        ]
+    with model_endpoint(model_cfg, local) as endpoint:
+        for arm, label in arms:
+            arm = arm.model_copy(update={"model": endpoint}) if local else arm
+            _run_arm(arm, label, kw, title=f"{strategy} / {model_cfg.model} / {benchmark}")
+    if kw["compare_memory"]:
+        from coderefl.run.report import compare, comparison_table, load_run, write_report
+
+        report = compare([load_run(arm.out) for arm, _ in arms])
+        write_report(report, out_root)
+        Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120).print(comparison_table(report))
+        click.echo(f"memory comparison (same problem order, both arms) written to {out_root}")
+
+
+def _run_arm(settings: Any, label: str | None, kw: dict[str, Any], *, title: str) -> None:
+    """One evaluation, resumable, with its final table."""
+    from coderefl.run.session import run_evaluation
+    from coderefl.run.summary import summary_table
+
     try:
-        with model_endpoint(model_cfg, local) as endpoint:
-            settings = settings.model_copy(update={"model": endpoint}) if local else settings
-            outcome = asyncio.run(
-                run_evaluation(settings, progress=not kw["quiet"], progress_interval_s=float(kw["progress_interval"]))  # type: ignore[arg-type]
-            )
+        outcome = asyncio.run(
+            run_evaluation(settings, progress=not kw["quiet"], progress_interval_s=float(kw["progress_interval"]))
+        )
     except (KeyboardInterrupt, CoderelfError) as err:
         results = settings.out / "results.jsonl"
         started = results.exists() and results.stat().st_size > 0
@@ -132,6 +158,5 @@ def evaluate(**kw: object) -> None:
             click.echo(f"coderefl: run stopped; what is done is kept in {settings.out}: run the same command to resume", err=True)
         raise
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
-    s = outcome.summary
-    console.print(summary_table(s, title=f"{strategy} / {model_cfg.model} / {benchmark}"))
+    console.print(summary_table(outcome.summary, title=title + (f" ({label})" if label else "")))
     click.echo(f"{outcome.new_records} new, {len(outcome.records)} total records in {settings.out} (summary.json, results.jsonl, samples.jsonl)")

@@ -99,3 +99,26 @@ def test_memory_carries_a_lesson_to_the_next_problem(tmp_path):
             cwd=tmp_path,
         )
     assert proc.returncode == 2 and "learn" in proc.stderr
+
+
+def test_compare_memory_runs_both_arms_in_one_command(tmp_path):
+    lesson = "Use + for a sum; the subtraction was the bug."
+    handler = rules(
+        (TESTS, "```python\nassert add(1, 2) == 3\n```"),
+        (REFLECT, lesson),
+        (REGEN, GOOD),
+        ("add_three", "```python\ndef add_three(a, b, c):\n    return a + b + c\n```"),
+        fallback=BUGGY,
+    )
+    with ScriptedServer(handler) as server:
+        proc = _run(server, tmp_path, "--memory", str(tmp_path / "memory.sqlite"), "--compare-memory")
+        with_lesson = [b for b in server.requests if lesson in json.dumps(b) and "add_three" in json.dumps(b)]
+    run = tmp_path / "run"
+    for arm in ("without-memory", "with-memory"):
+        assert len((run / arm / "results.jsonl").read_text().splitlines()) == 2
+    assert json.loads((run / "without-memory" / "config.json").read_text())["learn"]["memory"] is None
+    assert json.loads((run / "with-memory" / "config.json").read_text())["learn"]["memory"]
+    assert with_lesson, "the with-memory arm recalled the lesson for the second problem"
+    report = json.loads((run / "report.json").read_text())
+    assert [r["run"] for r in report["runs"]] == ["without-memory", "with-memory"]
+    assert "memory comparison" in proc.stdout
