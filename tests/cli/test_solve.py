@@ -121,3 +121,26 @@ def test_show_renders_a_trajectory(reflexion_script, tmp_path, docker_ready):
     bad.write_text("{}")
     res = run_cli(["show", str(bad)], cwd=tmp_path)
     assert res.returncode == 2 and "not a coderefl trajectory" in res.stderr
+
+
+@pytest.mark.docker
+def test_solve_ask_without_a_terminal_never_waits_for_an_answer(openai_server, tmp_path, docker_ready):
+    from coderefl.learn.asking import UNSURE_NEEDLE
+
+    openai_server.handler = rules(
+        (TESTS, "```python\nassert add(2, 2) == 5\n```"),
+        (UNSURE_NEEDLE, "(7, 8)"),
+        (REFLECT, "Unsure."),
+        fallback=BUGGY,
+    )
+    res = run_cli(
+        ["solve", "def add(a, b):\n    '''Sum.'''\n", "--ask", "--max-iters", "2", "--no-cache", "--json", "-q"],
+        openai_server,
+        cwd=tmp_path,
+        stdin="",
+    )
+    assert res.returncode == 1, res.stderr
+    traj = json.loads(res.stdout)
+    # no terminal: the human advisor cannot be asked, so no question is even put to the model
+    assert not any(s["kind"] == "advice" and s["data"].get("advice_requested") for s in traj["steps"])
+    assert not any(UNSURE_NEEDLE in m for b in openai_server.requests for m in [str(b)])
