@@ -13,9 +13,9 @@ cd "$(dirname "$0")/.."
 bash scripts/ci/setup_docker.sh
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 bash scripts/ci/install_local.sh
-coderefl sandbox build --offline
+python3 -m coderefl sandbox build --offline
 
 limit=${LIMIT:-5}
 strategy=${STRATEGY:-simple}
-coderefl eval --benchmark humaneval --limit "$limit" --strategy "$strategy" --local \
+python3 -m coderefl eval --benchmark humaneval --limit "$limit" --strategy "$strategy" --local \
     --out "runs/quickstart-humaneval-$strategy"
