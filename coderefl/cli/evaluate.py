@@ -23,6 +23,12 @@ from coderefl.cli.signals import sigterm_as_interrupt
 from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 
 
+def default_sandbox_concurrency() -> int:
+    """Twice the CPUs (2 to 16): a sandbox run is short CPU work plus hand-offs
+    between processes, so two per core keep the cores busy (BENCHMARKS.md)."""
+    return max(2, min(16, 2 * (os.cpu_count() or 1)))
+
+
 def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
     bench = Path(benchmark).stem if "/" in benchmark or "." in benchmark else benchmark
     name = "-".join(x for x in (bench, strategy, model or "model") if x)
@@ -37,8 +43,12 @@ def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
 @local_option
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=1, show_default=True, help="Samples per problem (for pass@k).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first K problems.")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True, help="Problems in flight at once.")
-@click.option("--sandbox-concurrency", type=click.IntRange(min=1), default=2, show_default=True, help="Sandbox executions at once (the pool size).")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
+              help="Model calls in flight at once [default: the model's concurrency setting, 16; 1 with --local].")
+@click.option("--max-problems", type=click.IntRange(min=1), default=None,
+              help="Problems being solved at once [default: 2 x --concurrency]; 1 solves them strictly one after another.")
+@click.option("--sandbox-concurrency", type=click.IntRange(min=1), default=None,
+              help="Sandbox executions at once (the pool size) [default: twice the CPUs, 2 to 16].")
 @sandbox_option
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where problems are solved: this process, or Ray tasks on a cluster (pip install 'coderefl[ray]').")
@@ -88,8 +98,10 @@ def evaluate(**kw: object) -> None:
         strategy=strategy,
         samples=kw["samples"],
         limit=kw["limit"],
-        concurrency=kw["concurrency"],
-        sandbox_concurrency=kw["sandbox_concurrency"],
+        # the embedded server answers one request at a time (see model_endpoint)
+        concurrency=1 if local else (kw["concurrency"] or model_cfg.concurrency),
+        max_problems=kw["max_problems"],
+        sandbox_concurrency=kw["sandbox_concurrency"] or default_sandbox_concurrency(),
         sandbox=kw["sandbox_backend"],
         out=out,
         resume=bool(kw["resume"]),

@@ -49,5 +49,9 @@ class ChatModel(abc.ABC):
         """Raw text completion, for base models. Optional."""
         raise NotImplementedError(f"{type(self).__name__} has no completion mode")
 
+    async def start(self) -> None:
+        """Set up what the first call would (HTTP client, TLS context) in
+        the running event loop, so it does not hold up that call. Optional."""
+
     async def close(self) -> None:
         """Release connections. Idempotent."""

@@ -34,12 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from openai.types import Completion as TextCompletion
+from openai.types.chat import ChatCompletion
 
 from coderefl.config import ModelConfig
 from coderefl.errors import ModelError, NoModelConfigured
 from coderefl.model.base import ChatModel
 from coderefl.model.cache import CachedChoice, ResponseCache, choice_key, request_key
 from coderefl.model.errors import ModelBadResponse, map_error
+from coderefl.model.transport import http_client
 from coderefl.records import ChatMessage, Completion, PhaseUsage, Usage
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -166,6 +169,9 @@ class OpenAIModel(ChatModel):
             raise self._map(err) from None
         return [m.id for m in page.data]
 
+    async def start(self) -> None:
+        self._state()
+
     async def close(self) -> None:
         for state in list(self._states.values()):
             with contextlib.suppress(Exception):
@@ -282,10 +288,14 @@ class OpenAIModel(ChatModel):
                 self.http_calls += 1
                 try:
                     if api == "chat":
-                        resp = await state.client.chat.completions.create(messages=payload, **kwargs)
+                        resp = await state.client.post(
+                            "/chat/completions", body={"messages": payload, **kwargs}, cast_to=ChatCompletion
+                        )
                         texts = [(c.message.content or "") for c in resp.choices]
                     else:
-                        resp = await state.client.completions.create(prompt=payload, **kwargs)
+                        resp = await state.client.post(
+                            "/completions", body={"prompt": payload, **kwargs}, cast_to=TextCompletion
+                        )
                         texts = [c.text or "" for c in resp.choices]
                     if not isinstance(resp.choices, list):
                         raise ModelBadResponse("no choices list")
@@ -351,6 +361,7 @@ class OpenAIModel(ChatModel):
                 api_key=self.config.api_key or PLACEHOLDER_KEY,
                 timeout=self.config.timeout_s,
                 max_retries=self.config.max_retries,
+                http_client=http_client(self.config.timeout_s),
             )
             state = self._states[loop] = _LoopState(client)
         return state

@@ -74,13 +74,13 @@ def map_error(
     available: list[str] | None = None,
 ) -> ModelError:
     """One ModelError with a one-line message that says what to do."""
-    if isinstance(err, openai.APITimeoutError):
+    if isinstance(err, openai.APITimeoutError) and _timed_out(err):
         return ModelTimeout(
             f"model server at {base_url} did not answer within {timeout_s:g}s (tried {retries + 1} times); "
             "raise --timeout or check the server"
         )
     if isinstance(err, openai.APIConnectionError):
-        cause = err.__cause__
+        cause = _causes(err)[-1] if err.__cause__ is not None else None
         why = f" ({type(cause).__name__}: {cause})" if cause else ""
         why = (" " + " ".join(why.split())[:160]) if why else ""
         return ModelUnreachable(
@@ -116,3 +116,24 @@ def map_error(
     if isinstance(err, openai.APIResponseValidationError | json.JSONDecodeError | ModelBadResponse):
         return ModelBadResponse(f"model server at {base_url} sent a malformed response {retries + 1} times ({type(err).__name__})")
     return ModelError(f"model call to {base_url} failed: {type(err).__name__}: {' '.join(str(err).split())[:200]}")
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err``'s chain of causes, outermost first."""
+    chain: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    return chain
+
+
+def _timed_out(err: openai.APITimeoutError) -> bool:
+    """Whether a timeout error really is one. The aiohttp transport reports
+    every failed connection (refused, dropped) as a connect timeout; its
+    cause chain tells them apart: a real timeout has a ``TimeoutError`` in
+    it, a refused or dropped connection an ``OSError`` or a disconnect."""
+    chain = _causes(err)
+    if any(isinstance(e, TimeoutError) for e in chain):
+        return True
+    return not any(isinstance(e, OSError) or type(e).__name__ == "ServerDisconnectedError" for e in chain)

@@ -5,10 +5,10 @@ sandbox executions are in flight, without the strategies knowing about
 it. Each wrapper is a full :class:`ChatModel` / :class:`Sandbox` that
 delegates to the real one and keeps gauges in a shared :class:`RunStats`.
 
-The sandbox wrapper also holds the run's sandbox semaphore (size =
-``--sandbox-concurrency``): executions beyond it wait here, counted as
-queued, so "in flight" means really running. The model client limits
-itself per endpoint; this wrapper only counts.
+Both wrappers also hold the run's limits: ``--concurrency`` model calls
+and ``--sandbox-concurrency`` sandbox runs at once. Calls and runs beyond
+them wait here, counted as queued (so "in flight" means really running)
+and let in oldest problem first.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from coderefl.errors import SandboxUnavailable
 from coderefl.execution.base import Sandbox
 from coderefl.model.base import ChatModel
 from coderefl.records import ChatMessage, Completion, ExecutionResult, Limits, Usage
+from coderefl.run.gate import PriorityGate
 
 
 @dataclass
@@ -39,25 +40,73 @@ class ItemClock:
 
     model_calls: int = 0
     model_s: float = 0.0
+    model_wait_s: float = 0.0  # queued for one of the run's --concurrency model slots
     sandbox_runs: int = 0
     sandbox_s: float = 0.0
     sandbox_wait_s: float = 0.0
+    #: sandbox time that ran side by side with another run of the item
+    #: (:func:`measure_concurrently`): not on its critical path
+    sandbox_overlap_s: float = 0.0
     #: when the item started: its sandbox runs go before those of younger items
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def critical_path_s(self) -> float:
+        return self.model_s + self.sandbox_s - self.sandbox_overlap_s
 
     def as_dict(self) -> dict[str, float | int]:
         return {
             "model_calls": self.model_calls,
             "model_s": round(self.model_s, 4),
+            "model_wait_s": round(self.model_wait_s, 4),
             "sandbox_runs": self.sandbox_runs,
             "sandbox_s": round(self.sandbox_s, 4),
             "sandbox_wait_s": round(self.sandbox_wait_s, 4),
-            "critical_path_s": round(self.model_s + self.sandbox_s, 4),
+            "sandbox_overlap_s": round(self.sandbox_overlap_s, 4),
+            "critical_path_s": round(self.critical_path_s, 4),
         }
 
 
 #: the clock of the item the current asyncio task works on (None: not counted)
 ITEM_CLOCK: contextvars.ContextVar[ItemClock | None] = contextvars.ContextVar("coderefl_item_clock", default=None)
+
+
+@dataclass
+class _Measuring:
+    """Slot times of the runs started inside one :func:`measure_concurrently`."""
+
+    held: list[float] = field(default_factory=list)
+
+
+#: set while the current task runs measurements (see measure_concurrently)
+_MEASURING: contextvars.ContextVar[_Measuring | None] = contextvars.ContextVar("coderefl_measuring", default=None)
+
+
+async def measure_concurrently(*coros: Awaitable[Any]) -> list[Any]:
+    """Run an item's measurements side by side and behind the agents' work.
+
+    Measurements are the sandbox runs no later step of the item waits for:
+    the hidden scoring and the check of the agent's tests against the
+    canonical solution. They run at once (each in its own slot), and in
+    the sandbox queue they come after every agent run of any problem: an
+    agent run gates that problem's next model call, a measurement only the
+    end of the run, so the model is kept busy and measurements fill the
+    sandbox's gaps. The item's critical path counts only the longest of
+    them. Every coroutine runs to its end; the first exception is raised
+    after that."""
+    group = _Measuring()
+    token = _MEASURING.set(group)  # the tasks gather creates copy this context
+    try:
+        results = await asyncio.gather(*coros, return_exceptions=True)
+    finally:
+        _MEASURING.reset(token)
+    clock = ITEM_CLOCK.get()
+    if clock is not None and len(group.held) > 1:
+        clock.sandbox_overlap_s += sum(group.held) - max(group.held)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results
 
 
 @dataclass
@@ -70,8 +119,11 @@ class RunStats:
     passing: int = 0  # all sessions
     failing: int = 0
     errors: int = 0
-    problems_in_flight: int = 0
+    problems_in_flight: int = 0  # solving or measuring
+    problems_solving: int = 0  # their agent at work (at most --concurrency)
+    solving_peak: int = 0
     model_in_flight: int = 0
+    model_queued: int = 0  # calls waiting for one of the run's model slots
     model_calls: int = 0
     model_peak: int = 0  # most model calls in flight at once
     sandbox_in_flight: int = 0
@@ -114,28 +166,53 @@ class RunStats:
 
 
 class CountingModel(ChatModel):
-    """Delegates to ``inner``; counts calls in flight and sums usage."""
+    """Delegates to ``inner``; counts calls in flight and sums usage.
 
-    def __init__(self, inner: ChatModel, stats: RunStats) -> None:
+    With ``concurrency``, at most that many calls are in flight, and queued
+    calls go oldest problem first, like sandbox runs (see
+    :class:`CountingSandbox`): the problems still working after many have
+    finished are the long chains, whose every call is on their critical
+    path. The wait is counted apart from the call (``model_wait_s``), so a
+    problem's critical path is the time its calls really took.
+    """
+
+    def __init__(self, inner: ChatModel, stats: RunStats, concurrency: int | None = None) -> None:
         self.inner = inner
         self.stats = stats
         self.name = inner.name
         self.api = inner.api
+        self.gate = PriorityGate(concurrency) if concurrency else None
 
     def __getattr__(self, item: str) -> Any:  # usage, config, ... of the real client
         return getattr(self.inner, item)
 
-    async def _counted(self, coro: Any) -> Completion:
+    async def _counted(self, call: Callable[[], Awaitable[Completion]]) -> Completion:
+        clock = ITEM_CLOCK.get()
+        if self.gate is not None:
+            self.stats.model_queued += 1
+            t0 = time.monotonic()
+            try:
+                await self.gate.acquire(clock.started if clock is not None else t0)
+            finally:
+                self.stats.model_queued -= 1
+            if clock is not None:
+                clock.model_wait_s += time.monotonic() - t0
+        try:
+            return await self._timed(call, clock)
+        finally:
+            if self.gate is not None:
+                self.gate.release()
+
+    async def _timed(self, call: Callable[[], Awaitable[Completion]], clock: ItemClock | None) -> Completion:
         self.stats.model_in_flight += 1
         self.stats.model_peak = max(self.stats.model_peak, self.stats.model_in_flight)
         t0 = time.monotonic()
         try:
-            completion: Completion = await coro
+            completion = await call()
         finally:
             self.stats.model_in_flight -= 1
             took = time.monotonic() - t0
             self.stats.model_busy_s += took
-            clock = ITEM_CLOCK.get()
             if clock is not None:
                 clock.model_calls += 1
                 clock.model_s += took
@@ -143,11 +220,14 @@ class CountingModel(ChatModel):
         self.stats.usage.add(completion.usage)
         return completion
 
+    async def start(self) -> None:
+        await self.inner.start()
+
     async def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        return await self._counted(self.inner.chat(messages, **kwargs))
+        return await self._counted(lambda: self.inner.chat(messages, **kwargs))
 
     async def complete(self, prompt: str, **kwargs: Any) -> Completion:
-        return await self._counted(self.inner.complete(prompt, **kwargs))
+        return await self._counted(lambda: self.inner.complete(prompt, **kwargs))
 
     async def close(self) -> None:
         await self.inner.close()
@@ -170,7 +250,8 @@ class CountingSandbox(Sandbox):
     after many others have finished are the long chains (many rounds), and
     each of their runs would otherwise wait behind the whole queue, so the
     last of them would set the end of the run. Younger problems have time
-    to absorb the wait.
+    to absorb the wait. Measurements (:func:`measure_concurrently`) go after
+    all agents' runs.
     """
 
     def __init__(self, inner: Sandbox, stats: RunStats, concurrency: int) -> None:
@@ -211,7 +292,7 @@ class CountingSandbox(Sandbox):
         try:
             return await self.inner.run(program, tests, limits, files)
         finally:
-            self._ended(clock, time.monotonic() - t1)
+            self._ended(clock, time.monotonic() - t1, _MEASURING.get())
             self._slots.release()
 
     # -- bookkeeping shared by both paths ----------------------------------
@@ -222,7 +303,7 @@ class CountingSandbox(Sandbox):
             if clock is not None:
                 clock.sandbox_wait_s += waited
 
-    def _ended(self, clock: ItemClock | None, held: float) -> None:
+    def _ended(self, clock: ItemClock | None, held: float, measuring: _Measuring | None) -> None:
         with self._lock:
             self.stats.sandbox_in_flight -= 1
             self.stats.sandbox_runs += 1
@@ -230,6 +311,8 @@ class CountingSandbox(Sandbox):
             if clock is not None:
                 clock.sandbox_runs += 1
                 clock.sandbox_s += held
+            if measuring is not None:
+                measuring.held.append(held)
 
     # -- the threaded path -------------------------------------------------
     async def _run_threaded(self, clock: ItemClock | None, *args: Any) -> ExecutionResult:
@@ -241,9 +324,10 @@ class CountingSandbox(Sandbox):
         with self._lock:
             self.stats.sandbox_queued += 1
         now = time.monotonic()
-        # oldest problem first; runs outside any problem (none in eval) by arrival
-        priority = clock.started if clock is not None else now
-        self._jobs.put((priority, next(self._seq), (loop, fut, clock, now, args)))
+        measuring = _MEASURING.get()
+        # agents' runs before measurements; oldest problem first; runs outside any problem by arrival
+        priority = (measuring is not None, clock.started if clock is not None else now)
+        self._jobs.put((priority, next(self._seq), (loop, fut, clock, measuring, now, args)))
         return await fut
 
     def _ensure_threads(self) -> None:
@@ -258,7 +342,7 @@ class CountingSandbox(Sandbox):
             _, _, job = self._jobs.get()
             if job is None:
                 return
-            loop, fut, clock, queued_at, args = job
+            loop, fut, clock, measuring, queued_at, args = job
             with self._lock:
                 self.stats.sandbox_queued -= 1
             if fut.cancelled():  # its problem was stopped while the run waited
@@ -275,7 +359,7 @@ class CountingSandbox(Sandbox):
             except BaseException as err:  # delivered to the awaiting task, typed as raised
                 result, ok = err, False
             finally:
-                self._ended(clock, time.monotonic() - t1)
+                self._ended(clock, time.monotonic() - t1, measuring)
             self._deliver(loop, fut, result, ok)
 
     @staticmethod
@@ -292,7 +376,7 @@ class CountingSandbox(Sandbox):
         self._closed = True
         threads, self._threads = self._threads, []
         for _ in threads:  # ahead of every queued run
-            self._jobs.put((float("-inf"), next(self._seq), None))
+            self._jobs.put(((False, float("-inf")), next(self._seq), None))
         await self.inner.close()  # a run still going fails fast once its containers are gone
         for t in threads:
             await asyncio.to_thread(t.join, 30)

@@ -32,7 +32,7 @@ def status_line(st: RunStats) -> str:
     """One plain line with every live figure."""
     return (
         f"done {st.finished}/{st.total} (pass {st.passing}, fail {st.failing}, err {st.errors}) | "
-        f"problems {st.problems_in_flight} | model in flight {st.model_in_flight} | "
+        f"problems {st.problems_in_flight} (solving {st.problems_solving}) | model in flight {st.model_in_flight} | "
         f"sandbox in flight {st.sandbox_in_flight} (queued {st.sandbox_queued}) | "
         f"tokens {st.tokens:,} | cost ${st.cost_usd:.4f} | "
         f"elapsed {_duration(st.elapsed_s)} | eta {_duration(st.eta_s)}"
@@ -48,7 +48,7 @@ def status_panel(st: RunStats, title: str = "") -> Table:
     pct = 100 * st.finished / st.total if st.total else 0.0
     t.add_row("done", f"{st.finished}/{st.total} ({pct:.0f}%)", "eta", _duration(st.eta_s))
     t.add_row("passing", f"[green]{st.passing}[/]", "failing", f"[red]{st.failing}[/]")
-    t.add_row("errors", f"[yellow]{st.errors}[/]", "problems in flight", str(st.problems_in_flight))
+    t.add_row("errors", f"[yellow]{st.errors}[/]", "problems in flight", f"{st.problems_in_flight} ({st.problems_solving} solving)")
     t.add_row("model calls in flight", str(st.model_in_flight), "sandbox in flight", f"{st.sandbox_in_flight} (+{st.sandbox_queued} queued)")
     t.add_row("tokens", f"{st.tokens:,}", "cost", f"${st.cost_usd:.4f}")
     t.add_row("model calls", str(st.model_calls), "elapsed", _duration(st.elapsed_s))

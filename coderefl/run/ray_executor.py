@@ -90,6 +90,7 @@ class NodeWorker:
                 model, sandbox, strategy, scorer = build_parts(self.settings, self.stats)
                 try:
                     await sandbox.start()
+                    await model.start()
                 except BaseException:  # the next item tries afresh; leave nothing running
                     await sandbox.close()
                     await model.close()
@@ -101,7 +102,7 @@ class NodeWorker:
                     sandbox=sandbox,
                     store=None,
                     model_name=self.settings.model.model or "",
-                    concurrency=self.settings.concurrency,
+                    max_problems=self.settings.problems,
                     stats=self.stats,
                     check_generated_tests=self.settings.check_generated_tests,
                 )
@@ -194,17 +195,20 @@ def start_workers(ray: Any, settings: Any, per_node: int = 1) -> WorkerPool:
     if not nodes:
         raise SandboxUnavailable("the Ray cluster has no alive node with a CPU to run problems on")
     remote_cls = ray.remote(NodeWorker)
+    # --concurrency is the run's model calls in flight: each node's client gets its share
+    share = -(-settings.concurrency // (len(nodes) * per_node))
+    node_settings = settings.model_copy(update={"concurrency": share, "max_problems": settings.problems})
     slots = []
     for n in nodes:
         for _ in range(per_node):
             actor = remote_cls.options(
                 name=f"coderefl-node-{os.getpid()}-{len(slots)}",
                 num_cpus=1,
-                max_concurrency=max(1, settings.concurrency),
+                max_concurrency=max(1, settings.problems),
                 max_restarts=ACTOR_RESTARTS,
                 max_task_retries=TASK_RETRIES,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=True),
-            ).remote(settings)
+            ).remote(node_settings)
             slots.append(_Slot(actor=actor, node_id=n["NodeID"]))
     return WorkerPool(slots)
 
@@ -213,10 +217,12 @@ class RayScheduler(Scheduler):
     """The coordinator: the local pipeline's queue, workers and store, with
     :meth:`execute` sending each item to a node."""
 
+    measure_apart = False  # a node measures inside process(): the item holds its slot throughout
+
     def __init__(self, *, ray: Any, pool: WorkerPool, store: RunStore, model_name: str, strategy_name: str,
-                 concurrency: int, stats: RunStats | None = None) -> None:
+                 max_problems: int, stats: RunStats | None = None) -> None:
         super().__init__(strategy=None, scorer=None, sandbox=None, store=store,  # type: ignore[arg-type]
-                         model_name=model_name, concurrency=concurrency, stats=stats)
+                         model_name=model_name, max_problems=max_problems, stats=stats)
         self.ray = ray
         self.pool = pool
         self.strategy_name = strategy_name

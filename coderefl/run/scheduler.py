@@ -1,13 +1,20 @@
 """The asyncio pipeline: many problems in flight, each one sequential.
 
 Why this shape: a long evaluation is bound by two independent resources,
-the model endpoint and the sandbox. Each has its own limit (the model
-client limits itself per endpoint; the sandbox has a pool of
-``--sandbox-concurrency``), and up to ``--concurrency`` problems are in
-flight at once, so while one problem waits for the model another runs its
-tests and neither resource idles. Inside one problem the steps stay in
-order: solve (the strategy's loop), then score once on the hidden tests,
-then check the agent's own tests against the canonical solution.
+the model endpoint and the sandbox. Each has its own limit
+(``--concurrency`` model calls, ``--sandbox-concurrency`` sandbox runs,
+held by the wrappers in :mod:`coderefl.run.instrument`), and up to
+``--max-problems`` problems (twice ``--concurrency`` by default) are being
+solved at once, so while some problems wait for the sandbox others keep
+every model slot busy, and neither resource idles. Inside one problem the
+agent's steps stay in order: solve (the strategy's loop), then measure:
+score once on the hidden tests and check the agent's own tests against the
+canonical solution, side by side (:func:`measure_concurrently`).
+
+A problem gives up its solving slot when its agent is done, so the next
+problem starts while the measurements wait behind the agents' sandbox runs
+(nothing but the end of the run waits for them). Up to ``--max-problems``
+more problems may be measuring, which bounds the records held in memory.
 
 What is recorded when:
 
@@ -21,6 +28,7 @@ What is recorded when:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +39,7 @@ from typing import Any, Protocol
 from coderefl.errors import BadInput, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
 from coderefl.records import BenchmarkTask, ExecutionResult, RunRecord, Trajectory
-from coderefl.run.instrument import ITEM_CLOCK, ItemClock, RunStats
+from coderefl.run.instrument import ITEM_CLOCK, ItemClock, RunStats, measure_concurrently
 from coderefl.run.store import RunStore
 
 #: errors that mean the run itself cannot go on (not: this problem failed)
@@ -74,6 +82,10 @@ def work_items(tasks: Iterable[BenchmarkTask], samples: int, store: RunStore) ->
 class Scheduler:
     """Runs work items through strategy -> scorer -> store."""
 
+    #: whether an item gives up its solving slot before its measurements
+    #: (the Ray coordinator cannot see that moment on a node: it holds the slot)
+    measure_apart = True
+
     def __init__(
         self,
         *,
@@ -82,21 +94,22 @@ class Scheduler:
         sandbox: Sandbox,
         store: RunStore,
         model_name: str,
-        concurrency: int = 8,
+        max_problems: int = 8,
         stats: RunStats | None = None,
         check_generated_tests: bool = True,
     ) -> None:
-        if concurrency < 1:
-            raise BadInput(f"--concurrency must be at least 1, got {concurrency}")
+        if max_problems < 1:
+            raise BadInput(f"--max-problems must be at least 1, got {max_problems}")
         self.strategy = strategy
         self.scorer = scorer
         self.sandbox = sandbox
         self.store = store
         self.model_name = model_name
-        self.concurrency = concurrency
+        self.max_problems = max_problems
         self.stats = stats or RunStats()
         self.check_generated_tests = check_generated_tests
         self.hidden_calls = 0
+        self._solving = asyncio.Semaphore(max_problems)  # problems whose agent is working
 
     async def run(self, tasks: list[BenchmarkTask], samples: int) -> list[RunRecord]:
         """Process every item not yet in the store; return all records of
@@ -115,7 +128,9 @@ class Scheduler:
             queue.put_nowait(item)
 
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="coderefl-store")  # one writer: commits stay in order
-        workers = [asyncio.create_task(self._worker(queue), name=f"worker-{i}") for i in range(min(self.concurrency, max(1, queue.qsize())))]
+        # max_problems solving, as many measuring (each worker takes a solving slot before an item)
+        n_workers = min((2 if self.measure_apart else 1) * self.max_problems, max(1, queue.qsize()))
+        workers = [asyncio.create_task(self._worker(queue), name=f"worker-{i}") for i in range(n_workers)]
         try:
             # the first worker to raise (a fatal error) ends the run
             done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
@@ -132,17 +147,24 @@ class Scheduler:
 
     async def _worker(self, queue: asyncio.Queue[WorkItem]) -> None:
         while True:
+            slot = _Slot(self._solving, self.stats)
+            await slot.take()
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
+                slot.release()
                 return
             if self.store.is_done(item.task_id, item.sample):
+                slot.release()
                 continue  # a retried remote item whose first answer already arrived
             self.stats.problems_in_flight += 1
             self.stats.problems_peak = max(self.stats.problems_peak, self.stats.problems_in_flight)
+            token = _SOLVING.set(slot)  # process() gives it up when the agent is done
             try:
                 record, trajectory, extra = await self.execute(item)
             finally:
+                _SOLVING.reset(token)
+                slot.release()
                 self.stats.problems_in_flight -= 1
             # the fsyncs of a commit take milliseconds: in the writer thread, so the
             # event loop (every other problem's HTTP and parsing) does not stall on them
@@ -176,19 +198,22 @@ class Scheduler:
         """Solve, score once, check generated tests. Fatal errors propagate.
         ``extra`` (written into the trajectory file) carries the item's
         ``timing``: its model and sandbox time (see :class:`ItemClock`)."""
+        slot = _SOLVING.get() or _Slot(None)  # none on a Ray node: the coordinator holds it
         clock = ItemClock()
         token = ITEM_CLOCK.set(clock)  # this task's context: the item's model calls and runs add to it
         t0, started_at = time.monotonic(), time.time()
         extra: dict[str, Any] = {}
         try:
-            record, trajectory = await self._solve_and_score(item, extra)
+            record, trajectory = await self._solve_and_score(item, extra, slot)
         finally:
             ITEM_CLOCK.reset(token)
         record.wall_s = time.monotonic() - t0
         extra["timing"] = {**clock.as_dict(), "wall_s": round(record.wall_s, 4), "started_at": round(started_at, 3)}
         return record, trajectory, extra
 
-    async def _solve_and_score(self, item: WorkItem, extra: dict[str, Any]) -> tuple[RunRecord, Trajectory | None]:
+    async def _solve_and_score(
+        self, item: WorkItem, extra: dict[str, Any], slot: "_Slot"
+    ) -> tuple[RunRecord, Trajectory | None]:
         from coderefl.learn.asking import advice_requests
         from coderefl.problems.samples import completion_for
         from coderefl.problems.scorer import score_generated_tests
@@ -202,6 +227,7 @@ class Scheduler:
             record.error = f"strategy crashed: {type(err).__name__}: {err}"
             extra["traceback"] = traceback.format_exc()
             return record, None
+        slot.release()  # the agent is done: the next problem may start solving
 
         record.final_code = trajectory.final_code
         record.internal_passed = trajectory.internal_passed
@@ -212,7 +238,11 @@ class Scheduler:
         try:
             record.completion = completion_for(item.task, trajectory.final_code)
             self.hidden_calls += 1
-            result = await self.scorer.score(item.task, trajectory.final_code, sample=item.sample)
+            check = self.check_generated_tests and bool(trajectory.internal_tests)
+            measures = [self.scorer.score(item.task, trajectory.final_code, sample=item.sample)]
+            if check:
+                measures.append(score_generated_tests(self.sandbox, item.task, trajectory.internal_tests, self.scorer.limits))
+            result, *checked = await measure_concurrently(*measures)
             # the scorer's own count, so a second evaluation anywhere would show as 2
             record.hidden_evals = self.scorer.per_sample[(item.task_id, item.sample)]
             record.hidden_status = result.status
@@ -220,10 +250,8 @@ class Scheduler:
             extra["hidden"] = {
                 "status": result.status, "failing": [t.name for t in result.failing][:20], "duration_s": result.duration_s,
             }
-            if self.check_generated_tests and trajectory.internal_tests:
-                record.canonical_vs_generated = await score_generated_tests(
-                    self.sandbox, item.task, trajectory.internal_tests, self.scorer.limits
-                )
+            if check:
+                record.canonical_vs_generated = checked[0]
         except FATAL:
             raise
         except Exception as err:
@@ -231,3 +259,34 @@ class Scheduler:
             record.hidden_passed = False
             extra["traceback"] = traceback.format_exc()
         return record, trajectory
+
+
+class _Slot:
+    """A worker's hold on one of the ``max_problems`` solving slots, given
+    up at most once: when the item's agent is done, or at the latest when
+    the item is."""
+
+    def __init__(self, semaphore: asyncio.Semaphore | None, stats: RunStats | None = None) -> None:
+        self._semaphore = semaphore
+        self._stats = stats
+        self._held = False
+
+    async def take(self) -> None:
+        if self._semaphore is None:
+            return
+        await self._semaphore.acquire()
+        self._held = True
+        if self._stats is not None:
+            self._stats.problems_solving += 1
+            self._stats.solving_peak = max(self._stats.solving_peak, self._stats.problems_solving)
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()  # type: ignore[union-attr]
+            if self._stats is not None:
+                self._stats.problems_solving -= 1
+
+
+#: the solving slot of the item the current task works on (see _Slot)
+_SOLVING: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("coderefl_solving_slot", default=None)

@@ -35,7 +35,8 @@ class EvalSettings(BaseModel):
     strategy: str = "reflexion"
     samples: int = Field(1, ge=1)
     limit: int | None = Field(None, ge=1)
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(16, ge=1, description="model calls in flight at once")
+    max_problems: int | None = Field(None, ge=1, description="problems solved at once (default: 2 x concurrency)")
     sandbox_concurrency: int = Field(2, ge=1)
     sandbox: Literal["docker", "local"] = "docker"
     out: Path
@@ -51,6 +52,12 @@ class EvalSettings(BaseModel):
     advisor: bool = Field(False, description="let the agent ask the oracle advisor when confidence is low")
     advisor_requests: int = Field(1, ge=1, description="advice requests per problem x sample")
     advisor_cost_tokens: int = Field(200, ge=0, description="what one answer costs, counted as prompt tokens")
+
+    @property
+    def problems(self) -> int:
+        """Problems whose agent works at once: enough that while some wait
+        for the sandbox, others keep every model slot busy."""
+        return self.max_problems or 2 * self.concurrency
 
     def run_config(self) -> dict[str, Any]:
         """config.json: the full resolved config, secrets redacted. The
@@ -80,6 +87,7 @@ class EvalSettings(BaseModel):
                 "samples": self.samples,
                 "limit": self.limit,
                 "concurrency": self.concurrency,
+                "max_problems": self.problems,
                 "sandbox_concurrency": self.sandbox_concurrency,
                 "sandbox": self.sandbox,
                 "check_generated_tests": self.check_generated_tests,
@@ -112,7 +120,9 @@ def build_parts(settings: EvalSettings, stats: RunStats) -> tuple[CountingModel,
     from coderefl.problems.scorer import Scorer
     from coderefl.strategies.base import create_strategy
 
-    model = CountingModel(build_model(settings.model), stats)
+    # --concurrency is this run's model-call limit, and so its client's limit for the endpoint
+    client = build_model(settings.model.model_copy(update={"concurrency": settings.concurrency}))
+    model = CountingModel(client, stats, settings.concurrency)
     sandbox = CountingSandbox(_make_sandbox(settings), stats, settings.sandbox_concurrency)
     strategy = create_strategy(settings.strategy, model, sandbox, settings.agent)
     return model, sandbox, strategy, Scorer(sandbox, settings.agent.limits)
@@ -178,7 +188,7 @@ async def run_evaluation(
             sandbox=sandbox,
             store=store,
             model_name=settings.model.model or "",
-            concurrency=settings.concurrency,
+            max_problems=settings.problems,
             stats=stats,
             check_generated_tests=settings.check_generated_tests,
         )
@@ -194,10 +204,11 @@ async def run_evaluation(
                 scheduler = remote = ray_executor.RayScheduler(
                     ray=ray, pool=ray_executor.start_workers(ray, settings, settings.ray_actors_per_node), store=store,
                     model_name=settings.model.model or "", strategy_name=settings.strategy,
-                    concurrency=settings.concurrency, stats=stats,
+                    max_problems=settings.problems, stats=stats,
                 )
             if pending and settings.executor == "local":
                 await sandbox.start()
+                await model.start()
             if pending:
                 title = f"{settings.strategy} on {settings.benchmark}"
                 async with ProgressDisplay(stats, title=title, interval_s=progress_interval_s, enabled=progress):
@@ -228,6 +239,7 @@ async def run_evaluation(
                         "peak_model_calls_in_flight": stats.model_peak,
                         "peak_sandbox_runs_in_flight": stats.sandbox_peak,
                         "peak_problems_in_flight": stats.problems_peak,
+                        "peak_problems_solving": stats.solving_peak,
                         "sandbox_runs": stats.sandbox_runs,
                         "scheduler_wall_s": scheduler_s,
                         "model_busy_s": round(stats.model_busy_s, 3),

@@ -12,21 +12,27 @@ item's ``timing``: the duration of its model calls and the time its
 sandbox runs held a slot, including the hidden scoring and the canonical
 check):
 
-* critical path: max over problems of (model time + sandbox time); a
-  problem's steps are sequential, so no schedule beats its longest chain;
+* critical path: max over problems of (model time + sandbox time, the
+  shorter of its two side-by-side measurements left out); a problem's
+  steps are sequential, so no schedule beats its longest chain. Model time
+  is each call's duration as this process saw it, from the moment it had a
+  model slot: HTTP, parsing and event-loop turns included;
 * sandbox throughput: total sandbox time / --sandbox-concurrency;
-* model throughput: total model time / the endpoint's concurrency limit.
+* model throughput: total model time / --concurrency (model calls in flight).
 
 The bound is the largest of the three; the target is wall <= 1.2 x bound.
 Two more lower bounds make a "refined" one: pipeline fill + sandbox
 throughput (no run can start before some problem's first model calls are
-answered), and problem slots (each problem holds one of --concurrency
-slots for at least its critical path: sum of critical paths / concurrency).
-Also reported: peak model calls in flight, and the eval process's peak RSS
+answered), and problem slots (each problem holds one of the 2 x
+--max-problems item slots, solving or measuring, for at least its
+critical path).
+Also reported: the "nominal" critical path, the same chain with every call
+taking exactly the server's latency (no client work at all: a floor no
+real client reaches), peak model calls in flight, and the eval process's peak RSS
 (VmHWM sampled from /proc, and getrusage of the waited-for child).
 
 usage: python3 scripts/bench/eval_scheduler.py [--limit N] [--latency 0.5]
-       [--concurrency 64] [--sandbox-concurrency 2] [--sandbox docker|local]
+       [--concurrency 64] [--sandbox-concurrency 2xCPUs] [--max-problems 128] [--sandbox docker|local]
        [--strategy reflexion] [--executor local|ray] [--repeat N] [--json out.json] [--keep DIR]
 """
 
@@ -77,13 +83,13 @@ def run_eval(args: argparse.Namespace, url: str, work: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
     env.update({
         "CODEREFL_CACHE_PATH": str(work / "cache.sqlite"),  # fresh: every call goes to the server
-        "CODEREFL_CONCURRENCY": str(args.concurrency),  # the endpoint's in-flight limit
         "PYTHONPATH": str(ROOT),
     })
     cmd = [
         sys.executable, "-m", "coderefl.cli.main", "eval", "--benchmark", "humaneval", "--strategy", args.strategy,
         "--model", "scripted-model", "--base-url", url, "--api-key", "bench", "--out", str(out),
         "--concurrency", str(args.concurrency), "--sandbox-concurrency", str(args.sandbox_concurrency),
+        "--max-problems", str(args.max_problems),
         "--sandbox", args.sandbox, "--progress-interval", "10", "--executor", args.executor,
     ]
     if args.limit:
@@ -113,7 +119,7 @@ def run_eval(args: argparse.Namespace, url: str, work: Path) -> dict:
             "stderr_tail": stderr.strip().splitlines()[-1:]}
 
 
-def analyse(out: Path, sandbox_concurrency: int, model_concurrency: int, concurrency: int) -> dict:
+def analyse(out: Path, sandbox_concurrency: int, model_concurrency: int, item_slots: int, latency: float) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     timings, fills = [], []
     for f in sorted((out / "trajectories").glob("*.json")):
@@ -128,6 +134,8 @@ def analyse(out: Path, sandbox_concurrency: int, model_concurrency: int, concurr
     model_total = sum(t["model_s"] for t in timings)
     sandbox_total = sum(t["sandbox_s"] for t in timings)
     critical = max(t["critical_path_s"] for t in timings)
+    # the same chain with every call at the server's latency: no client work, no queueing at all
+    nominal = max(t["model_calls"] * latency + t["sandbox_s"] - t.get("sandbox_overlap_s", 0.0) for t in timings)
     bounds = {
         "critical_path_s": critical,
         "sandbox_throughput_s": sandbox_total / sandbox_concurrency,
@@ -137,11 +145,12 @@ def analyse(out: Path, sandbox_concurrency: int, model_concurrency: int, concurr
     fill = min(fills) if fills else 0.0
     return {
         "fill_s": fill,
+        "nominal_critical_path_s": nominal,
         # no run can start before some problem's pre-sandbox model chain is done
-        # each problem holds one of the --concurrency slots for at least its critical path
-        "problem_slots_s": sum(t["critical_path_s"] for t in timings) / concurrency,
+        # each problem holds one of the item slots (solving or measuring) for at least its critical path
+        "problem_slots_s": sum(t["critical_path_s"] for t in timings) / item_slots,
         "fill_plus_sandbox_throughput_s": max(
-            fill + bounds["sandbox_throughput_s"], sum(t["critical_path_s"] for t in timings) / concurrency, *bounds.values()
+            fill + bounds["sandbox_throughput_s"], sum(t["critical_path_s"] for t in timings) / item_slots, *bounds.values()
         ),
         "problems": summary["records"],
         "pass@1": summary["pass@1"],
@@ -153,6 +162,7 @@ def analyse(out: Path, sandbox_concurrency: int, model_concurrency: int, concurr
         "peak_model_calls_in_flight": session["peak_model_calls_in_flight"],
         "peak_sandbox_runs_in_flight": session["peak_sandbox_runs_in_flight"],
         "peak_problems_in_flight": session["peak_problems_in_flight"],
+        "peak_problems_solving": session["peak_problems_solving"],
         "model_time_total_s": model_total,
         "sandbox_time_total_s": sandbox_total,
         "sandbox_wait_total_s": sum(t["sandbox_wait_s"] for t in timings),
@@ -167,8 +177,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=None, help="first N problems (default: all 164)")
     ap.add_argument("--latency", type=float, default=0.5, help="seconds the scripted model takes per call")
-    ap.add_argument("--concurrency", type=int, default=64, help="problems in flight (and the endpoint's limit)")
-    ap.add_argument("--sandbox-concurrency", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=64, help="model calls in flight")
+    ap.add_argument("--sandbox-concurrency", type=int, default=None, help="default: eval's, twice the CPUs")
+    ap.add_argument("--max-problems", type=int, default=None, help="problems solved at once (default: eval's, 2 x concurrency)")
     ap.add_argument("--sandbox", choices=["docker", "local"], default="docker")
     ap.add_argument("--strategy", default="reflexion")
     ap.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -177,6 +188,10 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="copy the (last) run folder here")
     ap.add_argument("--repeat", type=int, default=1, help="run N times; print each and the median ratio")
     args = ap.parse_args()
+    from coderefl.cli.evaluate import default_sandbox_concurrency
+
+    args.sandbox_concurrency = args.sandbox_concurrency or default_sandbox_concurrency()
+    args.max_problems = args.max_problems or 2 * args.concurrency
 
     from coderefl.problems.registry import load_benchmark
 
@@ -187,7 +202,7 @@ def main() -> None:
                 tempfile.TemporaryDirectory() as tmp:
             run = run_eval(args, server.base_url, Path(tmp))
             requests = len(server.requests)
-            a = analyse(run["out"], args.sandbox_concurrency, args.concurrency, args.concurrency)
+            a = analyse(run["out"], args.sandbox_concurrency, args.concurrency, 2 * args.max_problems, args.latency)
             if args.keep:
                 shutil.rmtree(args.keep, ignore_errors=True)
                 shutil.copytree(run["out"], args.keep)
@@ -201,8 +216,10 @@ def main() -> None:
     if args.repeat > 1:
         ratios = sorted(r["scheduler_wall_s"] / r["bound_s"] for r in runs)
         refined = sorted(r["scheduler_wall_s"] / r["fill_plus_sandbox_throughput_s"] for r in runs)
+        nominal = sorted(r["scheduler_wall_s"] / r["nominal_critical_path_s"] for r in runs)
         print(f"== {args.repeat} runs: scheduler wall / bound: median {statistics.median(ratios):.2f} "
               f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f}); / refined bound: median {statistics.median(refined):.2f}; "
+              f"/ nominal critical path: median {statistics.median(nominal):.2f}; "
               f"peak RSS max {max(max(r['vmhwm_mb'], r['rusage_maxrss_mb']) for r in runs):.0f} MB")
     if args.json:
         doc = {"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}
@@ -218,10 +235,11 @@ def report(a: dict, args: argparse.Namespace) -> None:
         ("critical-path bound", a["bounds"]["critical_path_s"]),
         (f"sandbox throughput bound (/{args.sandbox_concurrency})", a["bounds"]["sandbox_throughput_s"]),
         (f"model throughput bound (/{args.concurrency})", a["bounds"]["model_throughput_s"]),
-        (f"problem slots: sum of critical paths / {args.concurrency}", a["problem_slots_s"]),
+        (f"problem slots: sum of critical paths / {2 * args.max_problems}", a["problem_slots_s"]),
         ("refined: max(all of the above, fill + sandbox)", a["fill_plus_sandbox_throughput_s"]),
     ]
     print(f"{a['problems']} problems, {args.strategy}, latency {args.latency}s, concurrency {args.concurrency}, "
+          f"max problems {args.max_problems}, "
           f"sandbox {args.sandbox} x{args.sandbox_concurrency}, executor {args.executor}: pass@1 {a['pass@1']:.3f}, "
           f"{a['model_calls']} model calls, {a['sandbox_runs']} sandbox runs "
           f"(mean {a['mean_sandbox_run_s'] * 1000:.0f} ms), mean iterations {a['mean_iterations']:.2f}, "
@@ -234,8 +252,11 @@ def report(a: dict, args: argparse.Namespace) -> None:
     refined = a["fill_plus_sandbox_throughput_s"]
     print(f"refined bound (also: the first sandbox run waits for {a['fill_s']:.2f}s of model calls; problem slots): "
           f"{refined:.2f}s; scheduler wall {a['scheduler_wall_s'] / refined:.2f}x it")
-    print(f"peak in flight: model calls {a['peak_model_calls_in_flight']}, problems {a['peak_problems_in_flight']}, "
-          f"sandbox runs {a['peak_sandbox_runs_in_flight']}")
+    nominal = a["nominal_critical_path_s"]
+    print(f"nominal critical path (each call at the server's {args.latency}s, no client time): {nominal:.2f}s; "
+          f"scheduler wall {a['scheduler_wall_s'] / nominal:.2f}x it")
+    print(f"peak in flight: model calls {a['peak_model_calls_in_flight']}, problems {a['peak_problems_in_flight']} "
+          f"({a['peak_problems_solving']} solving), sandbox runs {a['peak_sandbox_runs_in_flight']}")
     print(f"eval process CPU time {a['process_cpu_s']:.1f}s over {a['process_wall_s']:.1f}s wall "
           f"({a['process_cpu_s'] / a['process_wall_s']:.0%} of one core)")
     print(f"eval process peak RSS: VmHWM {a['vmhwm_mb']:.0f} MB, getrusage {a['rusage_maxrss_mb']:.0f} MB "

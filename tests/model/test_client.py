@@ -19,6 +19,8 @@ from coderefl.model.errors import (
     ModelUnreachable,
     UnknownModel,
 )
+from coderefl.model.transport import ENV as TRANSPORT_ENV
+from coderefl.model.transport import aiohttp_available, transport_name
 from coderefl.records import ChatMessage
 from tests.openai_server import Reply, ScriptedServer, count_tokens, rules
 
@@ -36,6 +38,37 @@ async def _chat(model, *args, **kwargs):
         return await model.chat(*args, **kwargs)
     finally:
         await model.close()
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def transport(request, monkeypatch, _clean_env):
+    """Every client test runs over both HTTP transports the SDK offers."""
+    if request.param == "aiohttp" and not aiohttp_available():
+        pytest.skip("the openai[aiohttp] extra is not installed")
+    monkeypatch.setenv(TRANSPORT_ENV, request.param)
+    return request.param
+
+
+def test_requests_go_through_the_transport_asked_for(transport, openai_server, make_config):
+    async def go():
+        model = OpenAIModel(make_config(openai_server))
+        try:
+            await model.chat(msgs(), phase="g")
+            return type(model._state().client._client._transport).__name__
+        finally:
+            await model.close()
+
+    assert transport_name() == transport
+    assert run(go()) == {"aiohttp": "AiohttpTransport", "httpx": "AsyncHTTPTransport"}[transport]
+    assert len(openai_server.requests) == 1
+
+
+def test_unknown_transport_is_a_one_line_error(monkeypatch):
+    from coderefl.errors import BadInput
+
+    monkeypatch.setenv(TRANSPORT_ENV, "curl")
+    with pytest.raises(BadInput, match="CODEREFL_HTTP_TRANSPORT must be one of aiohttp, httpx, not 'curl'"):
+        transport_name()
 
 
 # ---------------------------------------------------------------- basics

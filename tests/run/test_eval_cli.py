@@ -46,9 +46,10 @@ HANDLER = rules(
 )
 
 
-def cli(args: list[str], cache: Path, *, cwd: Path, check: bool = False, popen: bool = False, timeout: float = 240):
+def cli(args: list[str], cache: Path, *, cwd: Path, check: bool = False, popen: bool = False, timeout: float = 240,
+        env_extra: dict[str, str] | None = None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
-    env.update({"CODEREFL_CACHE_PATH": str(cache), "PYTHONPATH": str(ROOT), "COLUMNS": "200"})
+    env.update({"CODEREFL_CACHE_PATH": str(cache), "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env_extra or {})})
     cmd = [sys.executable, "-m", "coderefl.cli.main", *args]
     if popen:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -213,3 +214,25 @@ def test_executor_ray_without_ray_is_one_line_with_the_install_hint(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == "coderefl: error: the Ray executor needs ray: pip install 'coderefl[ray]'"
     assert not out.exists()  # failed before touching the run folder
+
+
+def test_model_calls_and_problems_in_flight_are_limited_apart(tmp_path):
+    """--concurrency (default: the model's concurrency setting) caps model calls,
+    --max-problems the problems being solved; config.json records both."""
+    from coderefl.cli.evaluate import default_sandbox_concurrency
+
+    out = tmp_path / "run"
+    with ScriptedServer(handler=HANDLER, latency_s=0.3) as server:
+        args = [
+            "eval", "--benchmark", "humaneval", "--limit", "4", "--strategy", "simple", "--model", "scripted-model",
+            "--base-url", server.base_url, "--api-key", "k", "--out", str(out), "--max-problems", "3",
+            "--sandbox", "local", "-q",
+        ]
+        cli(args, tmp_path / "cache.sqlite", cwd=tmp_path, check=True, env_extra={"CODEREFL_CONCURRENCY": "2"})
+    run = json.loads((out / "config.json").read_text())["run"]
+    assert (run["concurrency"], run["max_problems"]) == (2, 3)
+    assert run["sandbox_concurrency"] == default_sandbox_concurrency()
+    session = json.loads((out / "summary.json").read_text())["session"]
+    assert session["peak_model_calls_in_flight"] == 2  # 4 problems, 3 solving: the 2 model slots fill
+    assert 2 <= session["peak_problems_solving"] <= 3
+    assert session["model_calls"] == 4

@@ -42,7 +42,7 @@ def _problem_file(tmp_path: Path) -> Path:
 def _run(server, tmp_path, *extra):
     return cli(
         ["eval", "--benchmark", str(_problem_file(tmp_path)), "--strategy", "reflexion", "--model", "scripted-model",
-         "--base-url", server.base_url, "--api-key", "k", "--concurrency", "1", "--out", str(tmp_path / "run"), "-q",
+         "--base-url", server.base_url, "--api-key", "k", "--concurrency", "1", "--max-problems", "1", "--out", str(tmp_path / "run"), "-q",
          *extra],
         tmp_path / "cache.sqlite",
         cwd=tmp_path,

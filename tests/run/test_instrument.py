@@ -1,6 +1,9 @@
-"""The sandbox slots of a run (CountingSandbox) on the real local backend:
-runs start without waiting for a busy event loop, the oldest problem goes
-first, each problem's time is accounted, and a closed sandbox refuses runs."""
+"""The limits of a run on real parts. Sandbox slots (CountingSandbox, the
+local backend): runs start without waiting for a busy event loop, the
+oldest problem goes first, measurements after every agent run, each
+problem's time is accounted, and a closed sandbox refuses runs. Model slots
+(CountingModel, the real client and HTTP server): oldest problem first,
+the wait counted apart from the call."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pytest
 
 from coderefl.errors import SandboxUnavailable
 from coderefl.execution import create_sandbox
-from coderefl.run.instrument import ITEM_CLOCK, CountingSandbox, ItemClock, RunStats
+from coderefl.run.instrument import ITEM_CLOCK, CountingModel, CountingSandbox, ItemClock, RunStats, measure_concurrently
 
 STAMP = "import time\nprint(repr(time.time()))\ntime.sleep({pause})\n"
 
@@ -45,22 +48,28 @@ def test_a_freed_slot_is_taken_while_the_event_loop_is_blocked():
     assert starts[2] - starts[1] >= 0.3
 
 
+async def behind_a_blocker(sb: CountingSandbox, first, second):
+    """Hold the only slot of ``sb`` for 0.4 s, queue ``first``, then ``second``; their results."""
+    blocker = asyncio.create_task(in_item(sb, ItemClock(started=0.0), 0.4))
+    await asyncio.sleep(0.1)
+    a = asyncio.create_task(first)
+    await asyncio.sleep(0.05)
+    b = asyncio.create_task(second)
+    await asyncio.gather(blocker, a, b)
+    return a.result(), b.result()
+
+
 def test_queued_runs_go_oldest_problem_first_and_are_accounted():
     async def main():
         stats = RunStats()
         sb = CountingSandbox(create_sandbox("local"), stats, 1)
         old, young = ItemClock(started=1.0), ItemClock(started=2.0)
         try:
-            blocker = asyncio.create_task(in_item(sb, ItemClock(started=0.0), 0.4))
-            await asyncio.sleep(0.1)
             # the younger problem asks first, the older one second
-            y = asyncio.create_task(in_item(sb, young, 0.0))
-            await asyncio.sleep(0.05)
-            o = asyncio.create_task(in_item(sb, old, 0.0))
-            await asyncio.gather(blocker, y, o)
+            y, o = await behind_a_blocker(sb, in_item(sb, young, 0.0), in_item(sb, old, 0.0))
         finally:
             await sb.close()
-        return stats, old, young, started_at(o.result()), started_at(y.result())
+        return stats, old, young, started_at(o), started_at(y)
 
     stats, old, young, t_old, t_young = asyncio.run(main())
     assert t_old < t_young
@@ -81,3 +90,92 @@ def test_a_closed_sandbox_refuses_runs():
             await sb.run("x = 1")
 
     asyncio.run(main())
+
+
+async def measuring(sb: CountingSandbox, clock: ItemClock, *pauses: float):
+    ITEM_CLOCK.set(clock)
+    return await measure_concurrently(*(sb.run(STAMP.format(pause=p)) for p in pauses))
+
+
+def test_measurements_wait_behind_every_agent_run_and_overlap_on_the_path():
+    async def main():
+        sb = CountingSandbox(create_sandbox("local"), RunStats(), 1)
+        oldest, young = ItemClock(started=1.0), ItemClock(started=5.0)
+        try:
+            # the oldest problem's measurements queue first, a young problem's agent run second
+            m, a = await behind_a_blocker(sb, measuring(sb, oldest, 0.0), in_item(sb, young, 0.0))
+        finally:
+            await sb.close()
+        # two measurements side by side (two slots): only the longer is on the item's path
+        sb2 = CountingSandbox(create_sandbox("local"), RunStats(), 2)
+        pair = ItemClock()
+        try:
+            await asyncio.create_task(measuring(sb2, pair, 0.3, 0.3))
+        finally:
+            await sb2.close()
+        return started_at(m[0]), started_at(a), pair
+
+    t_measure, t_agent, pair = asyncio.run(main())
+    assert t_agent < t_measure
+    assert pair.sandbox_runs == 2 and pair.sandbox_s >= 0.6
+    assert 0.25 < pair.sandbox_overlap_s < pair.sandbox_s / 2 + 0.01
+    assert pair.critical_path_s == pytest.approx(pair.sandbox_s - pair.sandbox_overlap_s)
+    assert pair.critical_path_s < 0.6
+
+
+def test_measurements_run_to_the_end_and_raise_the_first_error():
+    async def main():
+        done = []
+
+        async def ok():
+            await asyncio.sleep(0.2)
+            done.append("ok")
+            return 1
+
+        async def bad():
+            raise ValueError("broken measurement")
+
+        with pytest.raises(ValueError, match="broken measurement"):
+            await measure_concurrently(bad(), ok())
+        return done
+
+    assert asyncio.run(main()) == ["ok"]  # the other measurement was not abandoned
+
+
+def test_model_calls_beyond_the_limit_wait_oldest_problem_first():
+    from coderefl.config import resolve_model_config
+    from coderefl.model.client import build_model
+    from coderefl.records import ChatMessage
+    from tests.openai_server import ScriptedServer
+
+    async def ask(model: CountingModel, clock: ItemClock, text: str):
+        ITEM_CLOCK.set(clock)
+        return await model.chat([ChatMessage(role="user", content=text)], phase="generate")
+
+    async def main(url: str, cache):
+        stats = RunStats()
+        cfg = resolve_model_config(settings={}, env={}, model="scripted-model", base_url=url, api_key="k",
+                                   cache_path=cache, no_cache=True)
+        model = CountingModel(build_model(cfg), stats, 1)
+        old, young = ItemClock(started=1.0), ItemClock(started=2.0)
+        try:
+            first = asyncio.create_task(ask(model, ItemClock(started=0.0), "first"))
+            await asyncio.sleep(0.1)
+            y = asyncio.create_task(ask(model, young, "young"))
+            await asyncio.sleep(0.05)
+            assert stats.model_queued == 1 and stats.model_in_flight == 1
+            o = asyncio.create_task(ask(model, old, "old"))
+            await asyncio.gather(first, y, o)
+        finally:
+            await model.close()
+        return stats, old, young
+
+    with ScriptedServer(latency_s=0.3) as server:
+        stats, old, young = asyncio.run(main(server.base_url, None))
+        asked = [b["messages"][0]["content"] for b in server.requests]
+    assert asked == ["first", "old", "young"]
+    assert stats.model_peak == 1 and stats.model_calls == 3 and stats.model_queued == 0
+    # the wait is not the call: each call took about the latency, the young one waited for two
+    for clock in (old, young):
+        assert clock.model_calls == 1 and 0.3 <= clock.model_s < 0.55
+    assert young.model_wait_s > old.model_wait_s + 0.2

@@ -30,7 +30,7 @@ def server():
         yield srv
 
 
-async def run_once(server, root, tasks, *, samples=1, concurrency=4, cache_path=None, stats=None):
+async def run_once(server, root, tasks, *, samples=1, concurrency=4, max_problems=None, cache_path=None, stats=None):
     stats = stats or RunStats()
     cfg = resolve_model_config(
         settings={}, env={}, model="scripted-model", base_url=server.base_url, api_key="k",
@@ -38,7 +38,7 @@ async def run_once(server, root, tasks, *, samples=1, concurrency=4, cache_path=
     )
     from coderefl.execution import create_sandbox
 
-    model = CountingModel(build_model(cfg), stats)
+    model = CountingModel(build_model(cfg), stats, concurrency)
     sandbox = CountingSandbox(create_sandbox("local"), stats, 2)
     store = RunStore(root / "run")
     store.open(CONFIG)
@@ -47,7 +47,7 @@ async def run_once(server, root, tasks, *, samples=1, concurrency=4, cache_path=
         await sandbox.start()
         sched = Scheduler(
             strategy=OneShot(model, sandbox, AgentConfig()), scorer=scorer, sandbox=sandbox, store=store,
-            model_name="scripted-model", concurrency=concurrency, stats=stats,
+            model_name="scripted-model", max_problems=max_problems or concurrency, stats=stats,
         )
         records = await sched.run(tasks, samples)
     finally:
@@ -79,7 +79,11 @@ def test_every_task_sample_once_with_verdicts(server, tmp_path):
     # where the problem's time went: 1 model call; its visible run, the hidden scoring, the canonical check
     timing = traj["timing"]
     assert timing["model_calls"] == 1 and timing["sandbox_runs"] == 3
-    assert timing["critical_path_s"] == pytest.approx(timing["model_s"] + timing["sandbox_s"], abs=1e-3)
+    # the hidden scoring and the canonical check ran side by side: only the longer is on the path
+    assert timing["sandbox_overlap_s"] > 0
+    assert timing["critical_path_s"] == pytest.approx(
+        timing["model_s"] + timing["sandbox_s"] - timing["sandbox_overlap_s"], abs=1e-3
+    )
     assert 0 < timing["critical_path_s"] <= timing["wall_s"] + 1e-3
     assert traj["hidden"]["status"] == "passed" and traj["hidden"]["duration_s"] > 0
 
@@ -118,7 +122,9 @@ def test_problems_overlap_up_to_concurrency(tmp_path):
         records, _, _ = asyncio.run(main(slow))
         elapsed = time.monotonic() - t0
     assert len(records) == 6 and all(r.hidden_passed for r in records)
-    assert stats.problems_peak == 3 and stats.model_peak == 3 and stats.sandbox_peak == 2
+    # at most 3 agents at work; finished ones measure beside them (up to 3 more)
+    assert stats.solving_peak == 3 and 3 <= stats.problems_peak <= 6
+    assert stats.model_peak == 3 and stats.sandbox_peak == 2
     assert any(both_busy)
     assert elapsed < sum(r.wall_s for r in records)  # problems overlapped
 
@@ -128,4 +134,7 @@ def test_fatal_error_stops_the_run_without_a_record(server, tmp_path):
     with pytest.raises(SandboxUnavailable):
         asyncio.run(run_once(server, tmp_path, tasks, concurrency=1))
     done, _ = read_records(tmp_path / "run" / "results.jsonl")
-    assert [r.task_id for r in done] == ["t/add"]
+    # t/add may have been measuring when the run stopped: then it has no record either
+    assert {r.task_id for r in done} <= {"t/add"}
+    records, _, _ = asyncio.run(run_once(server, tmp_path, tasks[:1], concurrency=1))
+    assert [r.task_id for r in records] == ["t/add"]  # the resume finishes it, once
