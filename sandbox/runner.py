@@ -29,9 +29,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
+import datetime
+import decimal
+import fractions
 import json
 import operator
 import os
+import re
 import resource
 import select
 import shutil
@@ -50,6 +55,32 @@ MAX_REPORT_BYTES = 4 * 1024 * 1024
 MESSAGE_CHARS = 2000
 STATUSES = ("passed", "failed", "error", "skipped")
 _STATUS_SET = frozenset(STATUSES)
+#: a tests file with this line (alone) only accepts plain values from the solution's functions
+PLAIN_VALUES_PRAGMA = "# coderefl: plain-values"
+#: the most items of one returned value the plain-value check walks
+PLAIN_WALK_LIMIT = 5_000_000
+#: what else a solution may return under the guard: stdlib values whose behaviour the solution
+#: cannot change (C types, or Python classes checked to be as they were before it ran)
+TRUSTED_SCALARS = (re.Match, re.Pattern, decimal.Decimal, fractions.Fraction,
+                   datetime.date, datetime.datetime, datetime.time, datetime.timedelta)
+TRUSTED_DICTS = (collections.Counter, collections.OrderedDict, collections.defaultdict)
+TRUSTED_SEQUENCES = (collections.deque,)
+#: a class of the solution may be called under the guard (MBPP's ``Pair(5, 24)``) when its
+#: instances cannot pose as values: it defines none of these
+VALUE_DUNDERS = frozenset(
+    "__eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __bool__ __len__ __contains__ __iter__ __next__ "
+    "__getitem__ __getattr__ __getattribute__ __index__ __int__ __float__ __complex__ __round__ __trunc__ "
+    "__floor__ __ceil__ __abs__ __neg__ __pos__ __invert__ __add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ "
+    "__truediv__ __rtruediv__ __floordiv__ __rfloordiv__ __mod__ __rmod__ __pow__ __rpow__ __str__ __format__ "
+    "__class__ __instancecheck__ __subclasscheck__".split())
+#: test frameworks keep run state in their module globals: never rolled back under the guard
+NOT_RESTORED = ("hypothesis", "pytest", "_pytest")
+_IMMUTABLE_TYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE
+
+
+def wants_plain_values(src: str) -> bool:
+    """Whether the tests ask for the plain-value guard (see ``harness``)."""
+    return any(line.strip() == PLAIN_VALUES_PRAGMA for line in src.splitlines())
 
 
 # ---------------------------------------------------------------------------
@@ -128,6 +159,16 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
     runs, so a program that replaces builtins, patches ``os`` or ``json``,
     or registers atexit hooks cannot change what is reported. Ends with
     ``os._exit`` so no atexit hook or finaliser runs after the report.
+
+    With the plain-values pragma in the tests (the hidden tests of HumanEval
+    and MBPP have it), the tests see every callable of the solution (its
+    functions, classes, callable objects) through a guard that refuses any
+    return value not built from plain builtin types
+    (numbers, strings, bytes, None; lists, tuples, sets, dicts of them,
+    checked by exact type, never by calling the value's own methods). An
+    object whose ``__eq__`` always says True, or whose ``__bool__``,
+    ``__sub__`` or ``__float__`` lie, never reaches a comparison: the
+    classic way to forge a verdict from inside the tested process.
     """
     _write, _exit, _repr, _exec, _eval, _compile = os.write, os._exit, repr, exec, eval, compile
     _isinstance, _len, _str, _type, _getattr, _callable = isinstance, len, str, type, getattr, callable
@@ -144,6 +185,125 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
     builtins_snapshot = dict(builtins.__dict__)
     _bdict, _dict_update, _dict_clear = builtins.__dict__, dict.update, dict.clear
     segments: dict[int, str] = {}  # id(node) -> source text, computed before untrusted code runs
+    plain = wants_plain_values(src)
+    _id, _set, _type_error = id, set, TypeError
+    _type_name = type.__dict__["__name__"].__get__  # a type's own name, whatever its metaclass says
+    _type_dict = type.__dict__["__dict__"].__get__
+    _dict_keys, _dict_values, _dict_items, _list, _tuple = dict.keys, dict.values, dict.items, list, tuple
+    scalar_ids = frozenset(map(id, (int, float, complex, bool, str, bytes, type(None)) + TRUSTED_SCALARS))
+    dict_ids = frozenset(map(id, (dict,) + TRUSTED_DICTS))
+    sequence_ids = frozenset(map(id, (list, tuple, set, frozenset) + TRUSTED_SEQUENCES))
+    # the Python classes among the trusted types' ancestors, as they are now
+    watched = [(c, _tuple(_type_dict(c).items()))
+               for t in TRUSTED_SCALARS + TRUSTED_DICTS + TRUSTED_SEQUENCES for c in t.__mro__
+               if not c.__flags__ & _IMMUTABLE_TYPE]
+    watched_ids = frozenset(_id(t) for t in TRUSTED_SCALARS + TRUSTED_DICTS + TRUSTED_SEQUENCES
+                            if any(not c.__flags__ & _IMMUTABLE_TYPE for c in t.__mro__))
+
+    def classes_intact() -> bool:
+        for cls, items in watched:
+            now = _type_dict(cls)
+            if _len(now) != _len(items):
+                return False
+            for k, v in items:
+                if now.get(k) is not v:
+                    return False
+        return True
+
+    def not_plain(value: object):
+        """None when ``value`` is built from plain builtin types (and the
+        trusted stdlib ones) only, else the name of the first type that is
+        not. Looks at exact types and walks containers with the builtins'
+        own iteration: no method of the value runs."""
+        stack, seen, budget, intact = [value], _set(), PLAIN_WALK_LIMIT, None
+        while stack:
+            v = stack.pop()
+            budget -= 1
+            if budget < 0:
+                return "a value too large to check"
+            t = _type(v)
+            tid = _id(t)
+            if tid in watched_ids:
+                intact = classes_intact() if intact is None else intact
+                if not intact:
+                    return "%s (its class was changed)" % _type_name(t)
+            if tid in scalar_ids:
+                continue
+            if tid in dict_ids:
+                if _id(v) not in seen:
+                    seen.add(_id(v))
+                    stack.extend(_dict_keys(v))
+                    stack.extend(_dict_values(v))
+            elif tid in sequence_ids:
+                if _id(v) not in seen:
+                    seen.add(_id(v))
+                    stack.extend(v)
+            else:
+                return _type_name(t)
+        return None
+
+    # the modules the tests import, imported now and rolled back to this state after the
+    # solution's import and after each call into it (a patched math.isclose cannot lie)
+    test_modules: list[tuple[object, dict, dict]] = []  # (module, its dict, that dict's contents)
+
+    def snapshot_test_modules(tree: ast.AST) -> None:
+        names = []
+        for node in ast.walk(tree):
+            if _isinstance(node, ast.Import):
+                names += [a.name for a in node.names]
+            elif _isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.append(node.module)
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "solution" or parts[0] in NOT_RESTORED:
+                continue
+            try:
+                __import__(name)
+            except BaseException:
+                continue
+            for i in range(1, _len(parts) + 1):
+                mod = _modules.get(".".join(parts[:i]))
+                if _isinstance(mod, _modtype) and all(m is not mod for m, _, _ in test_modules):
+                    test_modules.append((mod, mod.__dict__, dict(mod.__dict__)))
+
+    def restore_world() -> None:
+        restore_builtins()
+        for mod, d, snap in test_modules:
+            _dict_clear(d)
+            _dict_update(d, snap)
+            _modules[snap["__name__"]] = mod
+
+    def plain_class(cls: type) -> bool:
+        """A class whose instances cannot pose as values: plain metaclass,
+        no value dunder defined on it or on its Python-level ancestors."""
+        if _type(cls) is not type:
+            return False
+        for c in cls.__mro__:
+            if c.__flags__ & _IMMUTABLE_TYPE:
+                continue  # object and other builtins: their behaviour is the real one
+            for k in _type_dict(c).keys():
+                if k in VALUE_DUNDERS:
+                    return False
+        return True
+
+    def guarded(fn, name: str):
+        def call(*args, **kwargs):
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                restore_world()  # whatever the call patched, the test goes on with the originals
+            if _type(result) is fn and _isinstance(fn, type) and plain_class(fn):
+                return result  # an instance of a plain class of the solution (a data holder)
+            bad = not_plain(result)
+            if bad is not None:
+                raise _type_error(
+                    "%s() returned a %s: the hidden tests accept only plain values (numbers, strings, bytes, None, "
+                    "and lists, tuples, sets and dicts of them)" % (name, bad))
+            return result
+
+        call.__name__ = call.__qualname__ = name
+        call.__wrapped__ = fn
+        return call
 
     def restore_builtins() -> None:
         """Undo anything the program did to builtins before the harness
@@ -212,6 +372,8 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
     assert_nodes: dict[int, ast.Assert] = {}
     if src:
         tree = ast.parse(src, filename="tests.py")
+        if plain:
+            snapshot_test_modules(tree)
         for node in ast.walk(tree):
             if _isinstance(node, ast.Assert):
                 assert_nodes.setdefault(node.lineno, node)
@@ -302,13 +464,27 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
         send("import", 0, "error", msg)
         send("done", 0, "passed", "")
         _exit(0)
-    restore_builtins()
+    if plain:
+        restore_world()
+    else:
+        restore_builtins()
     send("import", 0, "passed", "")
+
+    # what the tests see: the module itself, or (plain values) a copy whose
+    # functions are guarded; the module's own code keeps calling the originals
+    view = module
+    if plain:
+        view = _modtype("solution")
+        view.__file__ = module.__file__
+        for k, v in _list(_dict_items(module.__dict__)):
+            # every callable: a function, a class, an object with __call__ (any could hand back a forger)
+            view.__dict__[k] = guarded(v, _str(k)) if _callable(v) else v
+    _modules["solution"] = view  # also undoes a program that swapped the module out
 
     # the module is reachable as ``solution`` unless the program defines that
     # name itself (HumanEval/121's entry point is called ``solution``)
-    ns: dict = {"solution": module}
-    ns.update({k: v for k, v in module.__dict__.items() if not (k.startswith("__") and k.endswith("__"))})
+    ns: dict = {"solution": view}
+    ns.update({k: v for k, v in _dict_items(view.__dict__) if not (k.startswith("__") and k.endswith("__"))})
     ns.update({"__name__": "tests", "__file__": os.path.abspath("tests.py"), "__builtins__": builtins})
 
     def run_statement(step: dict, payload) -> tuple[str, str]:

