@@ -212,8 +212,7 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
 
     def not_plain(value: object):
         """None when ``value`` is built from plain builtin types (and the
-        trusted stdlib ones) only, else the name of the first type that is
-        not. Looks at exact types and walks containers with the builtins'
+        trusted stdlib ones) only, else what is not, for the message. Looks at exact types and walks containers with the builtins'
         own iteration: no method of the value runs."""
         stack, seen, budget, intact = [value], _set(), PLAIN_WALK_LIMIT, None
         while stack:
@@ -226,7 +225,7 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
             if tid in watched_ids:
                 intact = classes_intact() if intact is None else intact
                 if not intact:
-                    return "%s (its class was changed)" % _type_name(t)
+                    return "a value of type %s (its class was changed)" % _type_name(t)
             if tid in scalar_ids:
                 continue
             if tid in dict_ids:
@@ -239,7 +238,7 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
                     seen.add(_id(v))
                     stack.extend(v)
             else:
-                return _type_name(t)
+                return "a value of type %s" % _type_name(t)
         return None
 
     # the modules the tests import, imported now and rolled back to this state after the
@@ -297,8 +296,8 @@ def harness(job: dict, steps: list[dict], nonce: str) -> None:
             bad = not_plain(result)
             if bad is not None:
                 raise _type_error(
-                    "%s() returned a %s: the hidden tests accept only plain values (numbers, strings, bytes, None, "
-                    "and lists, tuples, sets and dicts of them)" % (name, bad))
+                    "%s() returned %s: these tests accept only plain values (numbers, strings, "
+                    "bytes, None, and lists, tuples, sets and dicts of them)" % (name, bad))
             return result
 
         call.__name__ = call.__qualname__ = name
