@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically; ``mode`` sets the permission bits."""
+def atomic_write_bytes(
+    path: str | Path, data: bytes, *, mode: int | None = None, before_replace: Callable[[], None] | None = None
+) -> None:
+    """Replace ``path`` with ``data`` atomically; ``mode`` sets the permission
+    bits. ``before_replace`` runs last, just before the swap: raising there
+    leaves ``path`` as it was (a compare-then-swap)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -23,6 +28,8 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None
             os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
 import stat
-import tempfile
 from pathlib import Path
 
+from coderefl.atomic import atomic_write_bytes
 from coderefl.code.parser import syntax_error
 from coderefl.errors import CoderelfError
 from coderefl.fix.locate import FunctionSpan, functions
@@ -78,25 +77,16 @@ class ChangedOnDisk(CoderelfError):
 
 def write_if_unchanged(path: Path, expected_sha: str, new: bytes) -> None:
     """Atomically replace ``path`` with ``new`` if its content still hashes
-    to ``expected_sha``. Keeps the file's permission bits. The temp file is
-    in the same directory, so ``os.replace`` is atomic."""
-    try:
-        current = path.read_bytes()
-    except FileNotFoundError:
-        raise ChangedOnDisk(f"{path} was removed while coderefl was running; not written") from None
-    if digest(current) != expected_sha:
-        raise ChangedOnDisk(f"{path} changed while coderefl was running; not overwritten")
-    mode = stat.S_IMODE(path.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".coderefl.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        if digest(path.read_bytes()) != expected_sha:  # last look, just before the swap
+    to ``expected_sha``, checked once before writing and once more just
+    before the swap. Keeps the file's permission bits."""
+
+    def unchanged() -> None:
+        try:
+            current = path.read_bytes()
+        except FileNotFoundError:
+            raise ChangedOnDisk(f"{path} was removed while coderefl was running; not written") from None
+        if digest(current) != expected_sha:
             raise ChangedOnDisk(f"{path} changed while coderefl was running; not overwritten")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    unchanged()
+    atomic_write_bytes(path, new, mode=stat.S_IMODE(path.stat().st_mode), before_replace=unchanged)
