@@ -138,3 +138,16 @@ def test_fatal_error_stops_the_run_without_a_record(server, tmp_path):
     assert {r.task_id for r in done} <= {"t/add"}
     records, _, _ = asyncio.run(run_once(server, tmp_path, tasks[:1], concurrency=1))
     assert [r.task_id for r in records] == ["t/add"]  # the resume finishes it, once
+
+
+def test_the_next_problem_starts_while_the_last_one_is_measured(server, tmp_path):
+    """One problem solved at a time, yet the second starts before the first
+    is done: the first gave up its solving slot when its agent finished and
+    was scored beside it."""
+    asyncio.run(run_once(server, tmp_path, many_add_tasks(2), concurrency=1))
+    timing = {
+        name: json.loads((tmp_path / "run" / "trajectories" / f"t_{name}__s0.json").read_text())["timing"]
+        for name in ("add0", "add1")
+    }
+    first, second = sorted(timing.values(), key=lambda t: t["started_at"])
+    assert second["started_at"] < first["started_at"] + first["wall_s"]
