@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("coderefl.cli.sandbox:sandbox", "Run code in the hardened sandbox; build, check and prune it."),
     "problems": ("coderefl.cli.problems:problems", "List, show and check problem sets."),
     "models": ("coderefl.cli.models:models", "Check a model endpoint."),
+    "cache": ("coderefl.cli.cache:cache", "Show or clear the model response cache."),
     "serve-local": ("coderefl.cli.local:serve_local", "Serve the embedded local model (llama.cpp)."),
     "solve": ("coderefl.cli.solve:solve", "Solve one problem with a strategy."),
     "eval": ("coderefl.cli.evaluate:evaluate", "Evaluate a strategy on a benchmark."),
@@ -25,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("coderefl.cli.show:show", "Show a trajectory readably."),
     "fix": ("coderefl.cli.fix:fix", "Repair functions whose tests fail (a pre-commit hook)."),
     "export": ("coderefl.cli.export:export", "Export successful trajectories for fine-tuning."),
+    "view": ("coderefl.cli.view:view", "Browse runs and trajectories in a web page."),
 }
 
 
