@@ -63,6 +63,9 @@ class ModelConfig(BaseModel):
     concurrency: int = Field(16, ge=1, description="max in-flight requests per endpoint (base_url)")
     cache: bool = True
     cache_path: Path = Field(default_factory=default_cache_path)
+    #: the endpoint's name in the response cache key (default: base_url); the
+    #: embedded server, on a new port each run, names itself here
+    cache_endpoint: str | None = None
     prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     @field_validator("base_url")

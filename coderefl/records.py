@@ -140,6 +140,8 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     cached_calls: int = 0
+    #: answers that came back blank (empty or null text): never cached, counted in the run summary
+    empty_answers: int = 0
     by_phase: dict[str, "PhaseUsage"] = Field(default_factory=dict)
 
     @property
@@ -153,6 +155,7 @@ class Usage(BaseModel):
         self.completion_tokens += other.completion_tokens
         self.cost_usd += other.cost_usd
         self.cached_calls += other.cached_calls
+        self.empty_answers += other.empty_answers
         for phase, pu in other.by_phase.items():
             mine = self.by_phase.setdefault(phase, PhaseUsage())
             mine.calls += pu.calls

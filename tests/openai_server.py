@@ -9,7 +9,9 @@ Stdlib only. Serves ``POST /v1/chat/completions``, ``POST /v1/completions``
 and ``GET /v1/models``. Replies come from a FIFO queue first, then from a
 handler called with the request body; both may inject failures (status
 codes with headers, delays, dropped connections, malformed JSON, fewer
-choices than asked for).
+choices than asked for, empty or null content, an HTML page or any raw
+body, a body cut off halfway). :func:`refused_url` is an address where
+nothing listens.
 
 Usage::
 
@@ -47,6 +49,11 @@ class Reply:
     max_choices: int | None = None  # return at most this many choices even if n is larger
     finish_reason: str = "stop"
     error_message: str | None = None  # the error body's message for a non-200 reply
+    #: a 200 whose body is exactly these bytes (an HTML page, ``null``, ...), sent as ``content_type``
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    cut_body: bool = False  # send the headers and half the body, then close the connection
+    null_content: bool = False  # every choice's content (or text) is JSON null
     #: set for a plain-str reply: repeat the one text to fill ``n``
     repeat: bool = field(default=False, repr=False)
 
@@ -118,6 +125,15 @@ def _apply_stop(text: str, stop: Any) -> str:
             if i != -1:
                 cut = min(cut, i)
     return text[:cut]
+
+
+def refused_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens: connections are refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}/v1"
 
 
 class _Server(ThreadingHTTPServer):
@@ -202,7 +218,7 @@ class ScriptedServer:
         with self._lock:
             queued = self._queue.popleft() if self._queue else None
         reply = _as_reply(queued) if queued is not None else self._from_handler(body)
-        if reply.texts is None and reply.status == 200 and not reply.drop and not reply.malformed:
+        if reply.texts is None and reply.status == 200 and not reply.drop and not reply.malformed and reply.raw is None:
             default = self._from_handler(body)
             reply = Reply(**{**reply.__dict__, "texts": default.texts or [DEFAULT_TEXT], "repeat": default.repeat})
         return reply
@@ -238,18 +254,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         data = json.dumps(payload).encode()
         self._send_raw(status, data, headers)
 
-    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send_raw(
+        self, status: int, data: bytes, headers: dict[str, str] | None = None,
+        content_type: str = "application/json", cut: bool = False,
+    ) -> None:
+        """Send ``data``; with ``cut``, announce all of it, send half and hang up."""
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(data[: len(data) // 2] if cut else data)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True  # the client gave up (timeout test)
+        if cut:
+            self._drop()
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -329,6 +351,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if reply.malformed:
             self._send_raw(200, b'{"id": "broken", "choices": [ {"mess', reply.headers)
             return
+        if reply.raw is not None:
+            self._send_raw(200, reply.raw, reply.headers, content_type=reply.content_type, cut=reply.cut_body)
+            return
         if reply.status != 200:
             etype = {429: "rate_limit_error", 401: "invalid_request_error"}.get(reply.status, "server_error")
             if 400 <= reply.status < 500 and reply.status != 429:
@@ -336,7 +361,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             message = reply.error_message or f"scripted error {reply.status}"
             self._send_json(reply.status, _error_body(reply.status, message, etype), reply.headers)
             return
-        self._send_json(200, self._completion(kind, body, reply), reply.headers)
+        data = json.dumps(self._completion(kind, body, reply)).encode()
+        self._send_raw(200, data, reply.headers, cut=reply.cut_body)
 
     def _completion(self, kind: str, body: dict, reply: Reply) -> dict:
         n = int(body.get("n") or 1)
@@ -356,11 +382,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         created = int(time.time())
         with self.scripted._lock:
             rid = f"scripted-{len(self.scripted.requests)}"
+        content = (lambda t: None) if reply.null_content else (lambda t: t)
         if kind == "chat":
             choices = [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": t},
+                    "message": {"role": "assistant", "content": content(t)},
                     "finish_reason": reply.finish_reason,
                     "logprobs": None,
                 }
@@ -369,7 +396,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             obj = "chat.completion"
         else:
             choices = [
-                {"index": i, "text": t, "finish_reason": reply.finish_reason, "logprobs": None}
+                {"index": i, "text": content(t), "finish_reason": reply.finish_reason, "logprobs": None}
                 for i, t in enumerate(texts)
             ]
             obj = "text_completion"

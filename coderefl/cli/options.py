@@ -100,6 +100,8 @@ def model_endpoint(config: ModelConfig, local: bool) -> Iterator[ModelConfig]:
         yield config.model_copy(
             update={
                 "base_url": server.base_url,
+                # a new port each run: the cache knows the server by its model, not its URL
+                "cache_endpoint": f"local:{server.model_name}",
                 "model": server.model_name,
                 "api": "completions",
                 "api_key": "local",

@@ -7,9 +7,21 @@ Strategies depend on :class:`ChatModel` only. The OpenAI-compatible client
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from coderefl.records import ChatMessage, Completion
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """A model call failed and will be asked again after ``wait_s``."""
+
+    endpoint: str
+    attempt: int  # 1 for the first retry
+    limit: int  # retries allowed for this kind of failure
+    wait_s: float
+    reason: str  # one line: what failed
 
 
 class ChatModel(abc.ABC):
@@ -19,6 +31,8 @@ class ChatModel(abc.ABC):
     name: str = ""
     #: "chat" sends messages; "completions" sends a raw prompt prefix (base models)
     api: str = "chat"
+    #: called (in the event loop) before each retry, so a progress display can show it
+    on_retry: Callable[[RetryEvent], None] | None = None
 
     @abc.abstractmethod
     async def chat(

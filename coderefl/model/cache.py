@@ -1,17 +1,24 @@
 """Content-addressed response cache in SQLite: never pay twice for one call.
 
 Why per choice: a call asking for ``n`` choices is stored as ``n`` rows,
-one per choice index, keyed by ``sha256(model, api, messages or prompt,
-temperature, max_tokens, stop, sample_index, choice)``. So a re-run with
+one per choice index, keyed by ``sha256(endpoint, model, api, messages or
+prompt, temperature, max_tokens, stop, sample_index, choice)``. So a re-run with
 the same ``n`` makes zero calls, a re-run with a larger ``n`` asks only for
 the missing choices, and a server that returned fewer choices than asked
 (then topped up with more calls) is replayed identically.
 
-What is *not* in the key: the base URL and the API key. The same model
-served from another host or port (the embedded llama.cpp server picks a
-free port each run) is the same model; use a different cache path or
-``--no-cache`` when you change what sits behind a name. ``n`` is not in
-the key either (see above).
+The endpoint (base URL) is in the key: two servers that both call their
+model ``default`` are different models, and an answer one of them gave is
+never replayed for the other. The embedded llama.cpp server, which picks a
+free port each run, passes a stable endpoint name instead of its URL
+(``ModelConfig.cache_endpoint``). The API key is not in the key, nor is ``n``
+(see above).
+
+Only usable answers are stored: a blank or missing text (a server that
+answered an empty message, ``null`` content, a body that did not parse) is
+returned to the caller but never cached, so the next run asks again.
+Rows live until cleared (``coderefl cache clear``); each row keeps its
+endpoint, model and API mode so a clear can target one endpoint or model.
 
 SQLite in WAL mode with a busy timeout: safe for concurrent use from one
 process (a lock serialises the connection) and from several (SQLite's
@@ -33,7 +40,8 @@ from typing import Any
 
 from coderefl.errors import BadInput
 
-SCHEMA_VERSION = 1
+#: 2: the endpoint joined the key (rows of version 1 never match again; ``cache clear`` removes them)
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -43,9 +51,19 @@ CREATE TABLE IF NOT EXISTS responses (
     finish_reason TEXT,
     prompt_tokens INTEGER NOT NULL DEFAULT 0,
     completion_tokens INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    endpoint TEXT NOT NULL DEFAULT '',
+    api TEXT NOT NULL DEFAULT ''
 )
 """
+
+#: columns added after version 1; an old file gains them on open
+_ADDED_COLUMNS = {"endpoint": "TEXT NOT NULL DEFAULT ''", "api": "TEXT NOT NULL DEFAULT ''"}
+
+
+def usable(text: str | None) -> bool:
+    """Whether an answer is worth keeping: some non-blank text."""
+    return bool(text and text.strip())
 
 
 @dataclass(frozen=True)
@@ -56,8 +74,22 @@ class CachedChoice:
     completion_tokens: int
 
 
+@dataclass(frozen=True)
+class CacheGroup:
+    """What the cache holds for one endpoint x model x api (``coderefl cache stats``)."""
+
+    endpoint: str  # "" for rows written before the endpoint was recorded
+    model: str
+    api: str
+    rows: int
+    text_bytes: int
+    oldest: float
+    newest: float
+
+
 def request_key(
     *,
+    endpoint: str,
     model: str,
     api: str,
     payload: Any,
@@ -69,6 +101,7 @@ def request_key(
     """The part of the key shared by all choices of one request."""
     doc = {
         "v": SCHEMA_VERSION,
+        "endpoint": endpoint,
         "model": model,
         "api": api,
         "payload": payload,
@@ -102,6 +135,10 @@ class ResponseCache:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=30000")
                 conn.execute(_SCHEMA)
+                have = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+                for column, decl in _ADDED_COLUMNS.items():
+                    if column not in have:
+                        conn.execute(f"ALTER TABLE responses ADD COLUMN {column} {decl}")
             except (OSError, sqlite3.Error) as err:
                 raise BadInput(
                     f"cannot use the response cache {self.path}: {err}; set CODEREFL_CACHE_PATH or pass --no-cache"
@@ -121,32 +158,62 @@ class ResponseCache:
             ).fetchall()
         return {k: CachedChoice(t, f, p, c) for k, t, f, p, c in rows}
 
-    def put_many(self, model: str, items: Sequence[tuple[str, CachedChoice]]) -> None:
-        if not items:
-            return
+    def put_many(
+        self, model: str, items: Sequence[tuple[str, CachedChoice]], *, endpoint: str = "", api: str = ""
+    ) -> int:
+        """Store the usable choices of ``items`` (first writer wins); return how many were offered that are usable."""
+        keep = [(k, c) for k, c in items if usable(c.text)]
+        if not keep:
+            return 0
         now = time.time()
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany(
-                    "INSERT OR IGNORE INTO responses (key, model, text, finish_reason, prompt_tokens, completion_tokens, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(k, model, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, now) for k, c in items],
+                    "INSERT OR IGNORE INTO responses"
+                    " (key, model, text, finish_reason, prompt_tokens, completion_tokens, created, endpoint, api)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (k, model, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, now, endpoint, api)
+                        for k, c in keep
+                    ],
                 )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return len(keep)
 
     def __len__(self) -> int:
         with self._lock:
             return int(self._db().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
-    def clear(self) -> int:
+    def stats(self) -> list[CacheGroup]:
+        """Rows per (endpoint, model, api), largest first."""
         with self._lock:
-            cur = self._db().execute("DELETE FROM responses")
-            return cur.rowcount
+            rows = self._db().execute(
+                "SELECT endpoint, model, api, COUNT(*), SUM(LENGTH(text)), MIN(created), MAX(created)"
+                " FROM responses GROUP BY endpoint, model, api ORDER BY COUNT(*) DESC, endpoint, model"
+            ).fetchall()
+        return [CacheGroup(e, m, a, int(n), int(b or 0), float(lo), float(hi)) for e, m, a, n, b, lo, hi in rows]
+
+    def clear(self, *, endpoint: str | None = None, model: str | None = None) -> int:
+        """Delete every row, or those of one endpoint and/or model; return how many went."""
+        where, args = [], []
+        if endpoint is not None:
+            where.append("endpoint = ?")
+            args.append(endpoint.rstrip("/"))
+        if model is not None:
+            where.append("model = ?")
+            args.append(model)
+        sql = "DELETE FROM responses" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            db = self._db()
+            n = db.execute(sql, args).rowcount
+            if not where:
+                db.execute("VACUUM")  # give the space back
+        return int(n)
 
     def close(self) -> None:
         with self._lock:

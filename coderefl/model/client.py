@@ -1,13 +1,15 @@
 """The OpenAI-compatible client: one class for OpenAI and for a GPU box.
 
-Why the official ``openai`` async client: it already retries 408/409/429/5xx
-and connection errors with exponential backoff and jitter, honours
-``Retry-After`` (and ``retry-after-ms``) and times requests out. On top of
+Why the official ``openai`` async client: it speaks every server's dialect
+of the API, maps statuses to typed errors and times requests out. On top of
 it this module adds what open-model servers need and what a benchmark run
 needs:
 
-* a retry for 200 answers whose body is not a usable completion (a flaky
-  proxy's truncated JSON), with the same backoff;
+* its own retry loop (the SDK's retries are off): the same backoff and
+  ``Retry-After`` handling, also for 200 answers whose body is not a usable
+  completion (a flaky proxy's truncated JSON, an HTML page), but a refused
+  connection is retried at most once, and every retry is reported as it
+  happens (:attr:`ChatModel.on_retry`, shown on the progress line);
 * n-sampling that tops up with concurrent calls when a server returns
   fewer choices than asked (Ollama ignores ``n``, llama.cpp caps it at its
   slot count); once a cap is seen, later calls are split up front;
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -40,8 +41,9 @@ from openai.types.chat import ChatCompletion
 from coderefl.config import ModelConfig
 from coderefl.errors import ModelError, NoModelConfigured
 from coderefl.model.base import ChatModel
-from coderefl.model.cache import CachedChoice, ResponseCache, choice_key, request_key
-from coderefl.model.errors import ModelBadResponse, map_error
+from coderefl.model.base import RetryEvent
+from coderefl.model.cache import CachedChoice, ResponseCache, choice_key, request_key, usable
+from coderefl.model.errors import ModelBadResponse, choice_texts, map_error, refused, retry_wait
 from coderefl.model.transport import http_client
 from coderefl.records import ChatMessage, Completion, PhaseUsage, Usage
 
@@ -66,11 +68,6 @@ def endpoint_semaphore(base_url: str, limit: int) -> asyncio.Semaphore:
     if sem is None:
         sem = per_loop[base_url] = asyncio.Semaphore(limit)
     return sem
-
-
-def backoff_s(attempt: int) -> float:
-    """Exponential backoff with jitter, like the openai client's (0.5s doubling, max 8s, -25%)."""
-    return min(0.5 * 2.0**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
 def estimate_tokens(text: str) -> int:
@@ -128,6 +125,10 @@ class OpenAIModel(ChatModel):
         self._max_tokens_param = "max_tokens"
         self._send_temperature = True
         self._states: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
+        #: the endpoint's name in the cache key (the base URL, unless the config names it)
+        self.cache_endpoint = config.cache_endpoint or self.base_url
+        #: answers this object got that were blank (not cached, counted in Usage.empty_answers)
+        self.empty_answers = 0
 
     # ------------------------------------------------------------------ public
 
@@ -160,7 +161,7 @@ class OpenAIModel(ChatModel):
 
     async def list_models(self) -> list[str]:
         """Model ids the endpoint serves (``GET /models``)."""
-        client = self._state().client
+        client = self._state().client.with_options(max_retries=1)
         try:
             page = await client.models.list()
         except openai.NotFoundError:
@@ -199,6 +200,7 @@ class OpenAIModel(ChatModel):
         mt = self.config.max_tokens if max_tokens is None else int(max_tokens)
         stops = list(stop) if stop else None
         rkey = request_key(
+            endpoint=self.cache_endpoint,
             model=self.name, api=api, payload=payload, temperature=temp, max_tokens=mt, stop=stops, sample_index=sample_index
         )
         keys = [choice_key(rkey, i) for i in range(n)]
@@ -212,7 +214,9 @@ class OpenAIModel(ChatModel):
                 shares = [s for f in fetched for s in f.shares()][: len(missing)]
                 fresh = dict(zip(missing, shares))
                 if self.cache is not None:
-                    self.cache.put_many(self.name, [(keys[i], c) for i, c in fresh.items()])
+                    self.cache.put_many(
+                        self.name, [(keys[i], c) for i, c in fresh.items()], endpoint=self.cache_endpoint, api=api
+                    )
         choices = [hits.get(keys[i]) or fresh[i] for i in range(n)]
         usage = self._usage(phase, choices, fresh)
         self.usage.add(usage)
@@ -230,7 +234,10 @@ class OpenAIModel(ChatModel):
         pt = sum(c.prompt_tokens for c in choices)
         ct = sum(c.completion_tokens for c in choices)
         cost = sum(c.prompt_tokens * p_price + c.completion_tokens * c_price for c in fresh.values()) / 1e6
+        empty = sum(1 for c in fresh.values() if not usable(c.text))
+        self.empty_answers += empty
         return Usage(
+            empty_answers=empty,
             calls=1,
             prompt_tokens=pt,
             completion_tokens=ct,
@@ -271,8 +278,12 @@ class OpenAIModel(ChatModel):
         return got
 
     async def _call(self, api: str, payload: Any, n: int, temp: float, mt: int, stop: list[str] | None) -> _Fetched:
-        """One request (the openai client retries status and connection
-        errors inside it); malformed 200 bodies are retried here."""
+        """One request, retried here (the SDK's own retries are off): 408,
+        409, 429 (honouring ``Retry-After``), 5xx, timeouts, dropped
+        connections and 200 bodies that are not a usable completion, up to
+        ``max_retries`` times with backoff; a refused connection at most
+        once, so a server that is gone is said in about a second. Every
+        retry is reported to :attr:`on_retry` as it happens."""
         state = self._state()
         kwargs: dict[str, Any] = {"model": self.name, self._max_tokens_param: mt}
         if self._send_temperature:
@@ -287,24 +298,8 @@ class OpenAIModel(ChatModel):
             while True:
                 self.http_calls += 1
                 try:
-                    if api == "chat":
-                        resp = await state.client.post(
-                            "/chat/completions", body={"messages": payload, **kwargs}, cast_to=ChatCompletion
-                        )
-                        texts = [(c.message.content or "") for c in resp.choices]
-                    else:
-                        resp = await state.client.post(
-                            "/completions", body={"prompt": payload, **kwargs}, cast_to=TextCompletion
-                        )
-                        texts = [c.text or "" for c in resp.choices]
-                    if not isinstance(resp.choices, list):
-                        raise ModelBadResponse("no choices list")
+                    resp, texts = await self._post(state.client, api, payload, kwargs)
                     break
-                except (json.JSONDecodeError, openai.APIResponseValidationError, ModelBadResponse, AttributeError, TypeError) as err:
-                    if attempt >= self.config.max_retries:
-                        raise self._map(err, retries=attempt) from None
-                    await asyncio.sleep(backoff_s(attempt))
-                    attempt += 1
                 except openai.BadRequestError as err:
                     # newer OpenAI models want max_completion_tokens and only the default temperature
                     msg = str(err)
@@ -320,17 +315,39 @@ class OpenAIModel(ChatModel):
                         raise self._map(err) from None
                 except openai.NotFoundError as err:
                     raise self._map(err, available=await self._available()) from None
-                except openai.APIError as err:
-                    raise self._map(err) from None
+                except Exception as err:
+                    wait = retry_wait(err, attempt, self.config.max_retries)
+                    if wait is None:
+                        raise self._map(err, retries=attempt) from None
+                    self._report_retry(err, attempt, wait)
+                    await asyncio.sleep(wait)
+                    attempt += 1
         order = sorted(range(len(resp.choices)), key=lambda i: getattr(resp.choices[i], "index", i) or 0)
         texts = [texts[i] for i in order]
         finish = [getattr(resp.choices[i], "finish_reason", None) for i in order]
-        if resp.usage is not None:
-            pt, ct = int(resp.usage.prompt_tokens or 0), int(resp.usage.completion_tokens or 0)
+        usage = getattr(resp, "usage", None)
+        if usage is not None and isinstance(getattr(usage, "prompt_tokens", None), int):
+            pt, ct = int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
         else:
             prompt_text = payload if isinstance(payload, str) else "\n".join(m["content"] for m in payload)
             pt, ct = estimate_tokens(prompt_text), sum(estimate_tokens(t) for t in texts)
         return _Fetched(texts, finish, pt, ct)
+
+    async def _post(self, client: openai.AsyncOpenAI, api: str, payload: Any, kwargs: dict[str, Any]) -> tuple[Any, list[str]]:
+        """One HTTP request; the answer and its choices' texts, or
+        :class:`ModelBadResponse` saying what the 200 body was instead."""
+        if api == "chat":
+            resp = await client.post("/chat/completions", body={"messages": payload, **kwargs}, cast_to=ChatCompletion)
+        else:
+            resp = await client.post("/completions", body={"prompt": payload, **kwargs}, cast_to=TextCompletion)
+        return resp, choice_texts(resp, api)
+
+    def _report_retry(self, err: Exception, attempt: int, wait: float) -> None:
+        if self.on_retry is None:
+            return
+        limit = 1 if refused(err) else self.config.max_retries
+        why = str(self._map(err, retries=attempt))
+        self.on_retry(RetryEvent(endpoint=self.base_url, attempt=attempt + 1, limit=limit, wait_s=wait, reason=why))
 
     async def _available(self) -> list[str] | None:
         """Model ids for a 404 message, when cheap (one quick, unretried request)."""
@@ -360,7 +377,7 @@ class OpenAIModel(ChatModel):
                 base_url=self.base_url,
                 api_key=self.config.api_key or PLACEHOLDER_KEY,
                 timeout=self.config.timeout_s,
-                max_retries=self.config.max_retries,
+                max_retries=0,  # retried in _call, where refused connections fail fast and retries are reported
                 http_client=http_client(self.config.timeout_s),
             )
             state = self._states[loop] = _LoopState(client)

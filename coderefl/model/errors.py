@@ -7,7 +7,12 @@ server is down" from "this one request was bad".
 
 from __future__ import annotations
 
+import email.utils
+import errno
 import json
+import random
+import time
+from typing import Any
 
 import openai
 
@@ -79,6 +84,10 @@ def map_error(
             f"model server at {base_url} did not answer within {timeout_s:g}s (tried {retries + 1} times); "
             "raise --timeout or check the server"
         )
+    if isinstance(err, openai.APIConnectionError) and refused(err):
+        return ModelUnreachable(
+            f"cannot reach model server at {base_url} (connection refused); is it running? (tried {retries + 1} times)"
+        )
     if isinstance(err, openai.APIConnectionError):
         cause = _causes(err)[-1] if err.__cause__ is not None else None
         why = f" ({type(cause).__name__}: {cause})" if cause else ""
@@ -113,7 +122,9 @@ def map_error(
         if err.status_code in (400, 422):
             return ModelBadRequest(f"model server at {base_url} rejected the request ({err.status_code}: {server_message(err)})")
         return ModelError(f"model server at {base_url} answered {err.status_code}: {server_message(err)}")
-    if isinstance(err, openai.APIResponseValidationError | json.JSONDecodeError | ModelBadResponse):
+    if isinstance(err, ModelBadResponse):
+        return ModelBadResponse(f"model server at {base_url} answered {err} ({retries + 1} tries)")
+    if isinstance(err, openai.APIResponseValidationError | json.JSONDecodeError):
         return ModelBadResponse(f"model server at {base_url} sent a malformed response {retries + 1} times ({type(err).__name__})")
     return ModelError(f"model call to {base_url} failed: {type(err).__name__}: {' '.join(str(err).split())[:200]}")
 
@@ -137,3 +148,92 @@ def _timed_out(err: openai.APITimeoutError) -> bool:
     if any(isinstance(e, TimeoutError) for e in chain):
         return True
     return not any(isinstance(e, OSError) or type(e).__name__ == "ServerDisconnectedError" for e in chain)
+
+
+#: statuses worth asking again (the SDK's own list)
+RETRY_STATUSES = frozenset({408, 409, 429})
+#: the longest ``Retry-After`` honoured; a longer one gets the usual backoff
+MAX_RETRY_AFTER_S = 60.0
+#: 200 bodies that are not a usable completion: asked again like a dropped connection
+MALFORMED = (json.JSONDecodeError, openai.APIResponseValidationError, ModelBadResponse)
+
+
+def backoff_s(attempt: int) -> float:
+    """Exponential backoff with jitter, like the openai client's (0.5s doubling, max 8s, -25%)."""
+    return min(0.5 * 2.0**attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+def refused(err: BaseException) -> bool:
+    """Whether nothing listens at the endpoint (connection refused), as
+    opposed to a connection that dropped or timed out."""
+    for e in _causes(err):
+        if isinstance(e, ConnectionRefusedError):
+            return True
+        if isinstance(e, OSError) and e.errno == errno.ECONNREFUSED:
+            return True
+        os_error = getattr(e, "os_error", None)  # aiohttp's ClientConnectorError
+        if isinstance(os_error, OSError) and os_error.errno == errno.ECONNREFUSED:
+            return True
+    return False
+
+
+def retry_wait(err: BaseException, attempt: int, max_retries: int) -> float | None:
+    """Seconds to wait before asking again after ``err`` (the ``attempt``-th
+    retry, from 0), or None when it is not worth asking again. A refused
+    connection gets one retry at most: a server that is not there answers
+    no better after 18 s of backoff."""
+    limit = min(1, max_retries) if refused(err) else max_retries
+    if attempt >= limit:
+        return None
+    if isinstance(err, openai.APIStatusError):
+        if err.status_code not in RETRY_STATUSES and err.status_code < 500:
+            return None
+        after = _retry_after(err.response.headers if err.response is not None else {})
+        return after if after is not None else backoff_s(attempt)
+    if isinstance(err, (openai.APIConnectionError, *MALFORMED)):
+        return backoff_s(attempt)
+    return None
+
+
+def _retry_after(headers: Any) -> float | None:
+    """``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date), when sane."""
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            value = float(ms) / 1000
+        else:
+            raw = headers.get("retry-after")
+            if raw is None:
+                return None
+            try:
+                value = float(raw)
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(raw)
+                value = when.timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value <= MAX_RETRY_AFTER_S else None
+
+
+def choice_texts(resp: Any, api: str) -> list[str]:
+    """The texts of a completion's choices (null content is ""), or
+    :class:`ModelBadResponse` naming what the body was instead."""
+    expected = "a chat completion" if api == "chat" else "a text completion"
+    if isinstance(resp, str | bytes):
+        text = resp.decode(errors="replace") if isinstance(resp, bytes) else resp
+        head = text.lstrip()[:200].lower()
+        if head.startswith(("<!doctype", "<html")) or "<html" in head:
+            raise ModelBadResponse(f"an HTML page instead of {expected} (is --base-url the API's address, ending in /v1?)")
+        raise ModelBadResponse(f"text that is not {expected}: {' '.join(text.split())[:80]!r}")
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list):
+        raise ModelBadResponse(f"a body with no choices list instead of {expected}")
+    texts = []
+    for c in choices:
+        if api == "chat":
+            message = getattr(c, "message", None)
+            content = getattr(message, "content", None) if message is not None else None
+        else:
+            content = getattr(c, "text", None)
+        texts.append(content if isinstance(content, str) else "")
+    return texts

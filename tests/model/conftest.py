@@ -33,3 +33,14 @@ def make_config(tmp_path):
         return resolve_model_config(settings={}, env={}, **flags)
 
     return make
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request, monkeypatch, _clean_env):
+    """The test runs over each HTTP transport the SDK offers."""
+    from coderefl.model.transport import ENV, aiohttp_available
+
+    if request.param == "aiohttp" and not aiohttp_available():
+        pytest.skip("the openai[aiohttp] extra is not installed")
+    monkeypatch.setenv(ENV, request.param)
+    return request.param

@@ -40,13 +40,7 @@ async def _chat(model, *args, **kwargs):
         await model.close()
 
 
-@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
-def transport(request, monkeypatch, _clean_env):
-    """Every client test runs over both HTTP transports the SDK offers."""
-    if request.param == "aiohttp" and not aiohttp_available():
-        pytest.skip("the openai[aiohttp] extra is not installed")
-    monkeypatch.setenv(TRANSPORT_ENV, request.param)
-    return request.param
+pytestmark = pytest.mark.usefixtures("transport")  # every client test runs over both HTTP transports
 
 
 def test_requests_go_through_the_transport_asked_for(transport, openai_server, make_config):
