@@ -7,9 +7,13 @@ the reflection loop and write a repair back only when the whole affected
 test set passes. Prints ``Fixing <file>`` and a unified diff per change.
 
 Exit codes (pre-commit's fixer convention): 0 when the covering tests
-pass (nothing to do), 1 when a file was changed, and 1 when tests still
-fail and nothing could be fixed (a commit with failing tests should stop);
-2 on bad input or when the sandbox cannot run.
+pass (nothing to do), when no test covers the files, and when the sandbox
+cannot run (with a warning; ``if_no_sandbox = "fail"`` makes that 2);
+1 when a file was changed, and when tests still fail and nothing could be
+fixed (a commit with failing tests should stop); 2 on bad input.
+
+Heavy parts are imported only when needed: the sandbox backend when there
+are tests to run, the model client when a test fails.
 """
 
 from __future__ import annotations
@@ -22,36 +26,53 @@ from pathlib import Path
 import click
 
 from coderefl.cli.options import sandbox_option
-from coderefl.cli.render import step_line
-from coderefl.config import model_options, pop_model_flags, resolve_model_config
+from coderefl.config import load_settings, model_options, pop_model_flags, resolve_model_config
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
 from coderefl.fix.discover import find_root, relative_to_root, staged_files
 from coderefl.fix.fixer import FixConfig, Fixer, FixReport
-from coderefl.model.client import build_model
 from coderefl.records import Limits
+
+#: the hook's id in .pre-commit-hooks.yaml, for the "skip it once" hint
+HOOK_ID = "coderefl-fix"
+#: flags that coderefl.toml's [fix] table may set (when not given otherwise)
+FILE_SETTINGS = ("max_iters", "max_wall", "max_calls", "reflection", "exec_timeout", "exec_memory", "if_no_sandbox")
 
 
 async def _run(fixer: Fixer, staged: list[str]) -> FixReport:
     try:
-        await fixer.sandbox.start()
         return await fixer.run(staged)
     finally:
-        await fixer.sandbox.close()
         await fixer.close()
 
 
-def _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run, temperature) -> FixConfig:
+def _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run, temperature,
+            if_no_sandbox) -> FixConfig:
     try:
         limits = Limits(timeout_s=exec_timeout, memory_mb=exec_memory, pids=128)
         return FixConfig(
             max_iters=max_iters, max_wall_s=max_wall, max_calls=max_calls, reflection=reflection, limits=limits,
-            dry_run=dry_run, temperature=temperature,
+            dry_run=dry_run, temperature=temperature, if_no_sandbox=if_no_sandbox,
         )
     except ValueError as err:
         first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
         where = ".".join(str(p) for p in first["loc"])
         raise BadInput(f"bad fix setting {where}: {first['msg']}") from None
+
+
+def _file_settings(ctx: click.Context, values: dict) -> dict:
+    """``[fix]`` of coderefl.toml for the options left at their defaults."""
+    table = load_settings().get("fix") or {}
+    if not isinstance(table, dict):
+        raise BadInput("[fix] in coderefl.toml must be a table")
+    unknown = sorted(set(table) - set(FILE_SETTINGS))
+    if unknown:
+        raise BadInput(f"unknown setting [fix] {unknown[0]} in coderefl.toml; known: {', '.join(FILE_SETTINGS)}")
+    out = dict(values)
+    for name, value in table.items():
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+            out[name] = value
+    return out
 
 
 @click.command()
@@ -65,16 +86,16 @@ def _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memor
 @click.option("--reflection/--no-reflection", default=True, show_default=True, help="Verbal reflection between attempts.")
 @click.option("--exec-timeout", type=float, default=120.0, show_default=True, help="Time limit of one sandboxed test run, s.")
 @click.option("--exec-memory", type=int, default=1024, show_default=True, help="Memory limit of one sandboxed test run, MB.")
+@click.option("--if-no-sandbox", type=click.Choice(["pass", "fail"]), default="pass", show_default=True,
+              help="When the sandbox cannot start (Docker down, image missing): pass with a warning, or fail (exit 2).")
 @sandbox_option
 @model_options
-def fix(files, dry_run, as_json, quiet, max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory,
-        sandbox_backend, **kwargs) -> None:
+@click.pass_context
+def fix(ctx, files, dry_run, as_json, quiet, sandbox_backend, **kwargs) -> None:
     """Run the tests covering FILES (default: the staged Python files) in the
     sandbox and repair the functions whose tests fail."""
-    model_config = resolve_model_config(**pop_model_flags(kwargs))
-    if model_config.api != "chat":
-        raise BadInput("coderefl fix gives the model instructions, so it needs a chat model (--api chat)")
-    config = _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run, model_config.temperature)
+    model_flags = pop_model_flags(kwargs)
+    opts = _file_settings(ctx, kwargs)
     under_precommit = os.environ.get("PRE_COMMIT") == "1"
     root = find_root(Path.cwd())
     if files:
@@ -86,6 +107,12 @@ def fix(files, dry_run, as_json, quiet, max_iters, max_wall, max_calls, reflecti
         staged = []  # pre-commit passed no file of ours: nothing to do
     else:
         staged = staged_files(root)
+    # the fixer never reads or writes the response cache: a cached failed repair would only replay,
+    # and a reply cached from another endpoint must never be applied
+    model_config = resolve_model_config(**model_flags).model_copy(update={"cache": False})
+    if model_config.api != "chat":
+        raise BadInput("coderefl fix gives the model instructions, so it needs a chat model (--api chat)")
+    config = _config(dry_run=dry_run, temperature=model_config.temperature, **opts)
     staged = [f for f in dict.fromkeys(staged) if f.endswith(".py")]
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(f"coderefl fix: {msg}", err=True))
     if not staged:
@@ -93,12 +120,19 @@ def fix(files, dry_run, as_json, quiet, max_iters, max_wall, max_calls, reflecti
         raise SystemExit(0)
 
     def observer(step) -> None:
+        from coderefl.cli.render import step_line
+
         click.echo("    " + step_line(step).plain.replace("\n", "\n    "), err=True)
+
+    def model():
+        from coderefl.model.client import build_model  # only when a test fails
+
+        return build_model(model_config)
 
     fixer = Fixer(
         root,
-        create_sandbox(sandbox_backend, pool_size=1, limits=config.limits),
-        lambda: build_model(model_config),
+        lambda: create_sandbox(sandbox_backend, pool_size=1, limits=config.limits),
+        model,
         config,
         log=say,
         observer=None if quiet or under_precommit else observer,  # pre-commit: events and diffs only
@@ -109,6 +143,11 @@ def fix(files, dry_run, as_json, quiet, max_iters, max_wall, max_calls, reflecti
 
 
 def _render(report: FixReport, as_json: bool, quiet: bool, dry_run: bool) -> None:
+    def note(msg: str) -> None:
+        click.echo(f"coderefl fix: {msg}", err=True)
+
+    if report.coverage and not quiet:
+        note(report.coverage)
     for change in report.changes:
         applied = change.written or (dry_run and report.status == "fixed")
         if applied:
@@ -116,15 +155,19 @@ def _render(report: FixReport, as_json: bool, quiet: bool, dry_run: bool) -> Non
             click.echo(f"{'Would fix' if dry_run else 'Fixing'} {change.file}", err=out_to_err)
             click.echo(change.diff, nl=False, err=out_to_err)
         else:
-            if change.note not in report.problems:
-                click.echo(f"coderefl fix: {change.file}: {change.note}", err=True)
+            note(f"{change.file}: {change.note or 'not applied'}")
             if not quiet:
                 click.echo(change.diff, nl=False, err=True)
     for problem in report.problems:
-        click.echo(f"coderefl fix: {problem}", err=True)
+        note(problem)
     failing = [f for f in report.failing if not f.startswith("<")]
-    if report.status == "failed" and failing and not quiet:
-        more = f" and {len(failing) - 10} more" if len(failing) > 10 else ""
-        click.echo("coderefl fix: still failing: " + ", ".join(failing[:10]) + more, err=True)
+    if report.status == "failed" and failing:
+        for nodeid in failing[:10]:
+            why = report.why.get(nodeid)
+            note(f"still failing: {nodeid}" + (f": {why}" if why else ""))
+        if len(failing) > 10:
+            note(f"... and {len(failing) - 10} more failing tests")
+    if report.status == "failed":
+        note(f"to commit anyway, skip this hook once: SKIP={HOOK_ID} git commit ...")
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -1,15 +1,20 @@
 """The fixer: staged files -> covering tests -> repairs -> checked write-back.
 
-1. Find the test files covering the staged files (``discover``) and run
-   them in the sandbox on a copy of the repository (``testrun``). If they
-   pass, stop: no model is needed, so this works offline.
+1. Find the test files covering the staged files (``discover``); none:
+   stop (no sandbox, no model). A staged file that does not compile is
+   reported with its file and line, and nothing runs. Then start the
+   sandbox (Docker down: stop with a warning, or fail if configured) and
+   run the tests on a copy of the repository (``testrun``). If they pass,
+   stop: no model is needed (nor imported), so this works offline.
 2. For each failing test, locate the function under test (``locate``):
    the deepest traceback frame inside a staged file, else the staged
    functions the test calls (directly or through its file's helpers).
 3. Repair one function at a time with the reflection loop (``repair``);
    an accepted repair is kept in memory and later runs include it.
 4. Write back only if the whole affected test set passes with every
-   accepted repair, atomically, and never over a file edited meanwhile.
+   accepted repair, the file's AST outside the repaired bodies is the
+   original's (``splice.only_bodies_changed``), atomically, and never over
+   a file edited meanwhile.
 
 Nothing here prints: progress goes to the ``log`` callback and the result
 is a :class:`FixReport` the CLI renders.
@@ -26,12 +31,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from coderefl.errors import ModelError
+from coderefl.errors import ModelError, SandboxError
 from coderefl.execution.base import Sandbox
 from coderefl.fix.discover import Coverage, covering_tests
 from coderefl.fix.locate import calls_of_test, enclosing, functions
 from coderefl.fix.repair import Repairer, Target
-from coderefl.fix.splice import ChangedOnDisk, unified_diff, write_if_unchanged
+from coderefl.fix.splice import ChangedOnDisk, FuncKey, only_bodies_changed, unified_diff, write_if_unchanged
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
 from coderefl.model.base import ChatModel
 from coderefl.records import Limits, Step, Trajectory
@@ -49,9 +54,14 @@ class FixConfig(BaseModel):
     temperature: float = Field(0.0, ge=0)
     limits: Limits = Field(default_factory=lambda: Limits(timeout_s=120.0, memory_mb=1024, pids=128))
     dry_run: bool = False
+    if_no_sandbox: Literal["pass", "fail"] = Field(
+        "pass", description="when the sandbox cannot start: pass with a warning, or fail (exit 2)"
+    )
 
 
-FixStatus = Literal["passed", "no_tests", "fixed", "failed"]
+FixStatus = Literal["passed", "no_tests", "fixed", "failed", "unchecked", "no_sandbox"]
+#: the exit code of each status (pre-commit's fixer convention: 1 stops the commit)
+EXIT_CODES: dict[str, int] = {"passed": 0, "no_tests": 0, "unchecked": 0, "fixed": 1, "failed": 1, "no_sandbox": 2}
 
 
 @dataclass
@@ -70,12 +80,15 @@ class FixReport:
     problems: list[str] = field(default_factory=list)  # one line each, for the user
     failing: list[str] = field(default_factory=list)  # tests still failing at the end
     tests_run: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)  # failing test -> its assertion, one line
+    coverage: str = ""  # "3 files, 2 covered by 5 tests, 1 not covered: ..."
 
     @property
     def exit_code(self) -> int:
         """pre-commit's fixer convention: 1 when a file changed or tests
-        still fail (the commit must stop), 0 when everything passed."""
-        return 0 if self.status in ("passed", "no_tests") else 1
+        still fail (the commit must stop), 0 when everything passed or could
+        not be checked (with a warning), 2 when told to fail without a sandbox."""
+        return EXIT_CODES[self.status]
 
     def to_json(self) -> dict:
         return {
@@ -85,6 +98,8 @@ class FixReport:
             "changed": [{"file": c.file, "written": c.written, "note": c.note, "diff": c.diff} for c in self.changes],
             "problems": self.problems,
             "failing": self.failing,
+            "why": self.why,
+            "coverage": self.coverage,
             "trajectories": [t.model_dump(mode="json") for t in self.trajectories],
         }
 
@@ -173,26 +188,78 @@ def _failure_names(message: str) -> set[str]:
     return names
 
 
+def coverage_summary(cov: Coverage, nodes: int | None = None) -> str:
+    """``3 files, 2 covered by 5 tests in 2 test files, 1 not covered: c.py``."""
+    files = len(cov.sources) + len(cov.staged_tests)
+    covered = [s for s in cov.sources if cov.tests_for.get(s)]
+    bare = [s for s in cov.sources if not cov.tests_for.get(s)]
+    test_files = len(cov.all_tests())
+    parts = [f"{files} file{'s' * (files != 1)}"]
+    if cov.staged_tests:
+        parts.append(f"{len(cov.staged_tests)} of them test files")
+    if cov.sources:
+        by = f"{nodes} test{'s' * (nodes != 1)} in " if nodes is not None else ""
+        parts.append(f"{len(covered)} covered by {by}{test_files} test file{'s' * (test_files != 1)}")
+    if bare:
+        parts.append(f"{len(bare)} not covered: {', '.join(bare)}")
+    return ", ".join(parts)
+
+
+def assertion_line(message: str, limit: int = 300) -> str:
+    """pytest's explanation of a failure (its ``E`` lines) on one line."""
+    errors = [ln[1:].strip() for ln in message.splitlines() if ln.startswith("E ")]
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    text = "; ".join(e for e in errors if e) if errors else (lines[-1] if lines else "")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def syntax_problems(root: Path, files: list[str]) -> list[str]:
+    """``file:line: SyntaxError: ...`` for each file that does not compile."""
+    out = []
+    for rel in files:
+        try:
+            compile((root / rel).read_bytes(), rel, "exec", dont_inherit=True)
+        except SyntaxError as err:
+            out.append(f"{rel}:{err.lineno or 1}: SyntaxError: {err.msg}")
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 class Fixer:
+    """``sandbox`` is a started sandbox, or a function making one, which is
+    then started only when there are tests to run (and closed by ``close``)."""
+
     def __init__(
         self,
         root: Path,
-        sandbox: Sandbox,
+        sandbox: Sandbox | Callable[[], Sandbox],
         model_factory: Callable[[], ChatModel],
         config: FixConfig | None = None,
         log: Callable[[str], None] | None = None,
         observer: Callable[[Step], None] | None = None,
     ) -> None:
         self.root = root
-        self.sandbox = sandbox
+        self._sandbox_factory = None if isinstance(sandbox, Sandbox) else sandbox
+        self.sandbox: Sandbox | None = sandbox if isinstance(sandbox, Sandbox) else None
         self.model_factory = model_factory
         self.config = config or FixConfig()
         self.log = log or (lambda _msg: None)
         self.observer = observer
         self.model: ChatModel | None = None
+        self._own_sandbox: Sandbox | None = None
 
     def _remaining(self, t0: float) -> float:
         return self.config.max_wall_s - (time.monotonic() - t0)
+
+    async def _start_sandbox(self) -> Sandbox:
+        if self.sandbox is None:
+            assert self._sandbox_factory is not None
+            sandbox = self._sandbox_factory()
+            self._own_sandbox = sandbox
+            await sandbox.start()
+            self.sandbox = sandbox
+        return self.sandbox
 
     async def run(self, staged: list[str]) -> FixReport:
         t0 = time.monotonic()
@@ -200,22 +267,35 @@ class Fixer:
         cov = covering_tests(self.root, staged)
         tests = cov.all_tests()
         if not tests:
-            what = ", ".join(cov.sources) or "the given files"
-            return FixReport("no_tests", problems=[f"no tests cover {what}; nothing to check"])
+            return FixReport("no_tests", coverage=coverage_summary(cov))
+        checked = [*cov.staged_tests, *(s for s in cov.sources if cov.tests_for.get(s))]
+        broken = syntax_problems(self.root, checked)
+        if broken:
+            return FixReport("failed", problems=broken, coverage=coverage_summary(cov))
         snapshot = Snapshot.read(self.root, must_have=[*cov.sources, *tests])
+        try:
+            sandbox = await self._start_sandbox()
+        except SandboxError as err:
+            if cfg.if_no_sandbox == "fail":
+                return FixReport("no_sandbox", problems=[f"the tests cannot run: {err}"], coverage=coverage_summary(cov))
+            return FixReport("unchecked", coverage=coverage_summary(cov), problems=[
+                f"tests not run, commit not checked: {err} (to block commits instead, set if_no_sandbox = \"fail\" "
+                "under [fix] in coderefl.toml, or CODEREFL_FIX_IF_NO_SANDBOX=fail)"
+            ])
         self.log(f"running {len(tests)} test file(s) in the sandbox: {', '.join(tests)}")
-        baseline = await run_pytest(self.sandbox, snapshot, tests, cfg.limits)
+        baseline = await run_pytest(sandbox, snapshot, tests, cfg.limits)
         if baseline.passed:
             self.log(f"{len(baseline.nodes)} tests pass")
-            return FixReport("passed", tests_run=tests)
-        report = FixReport("failed", tests_run=tests)
+            return FixReport("passed", tests_run=tests, coverage=coverage_summary(cov, len(baseline.nodes)))
+        report = FixReport("failed", tests_run=tests, coverage=coverage_summary(cov, len(baseline.nodes)))
         self.log(f"{len(baseline.failing)} of {len(baseline.nodes)} tests fail")
         if baseline.status == "timeout" or not baseline.nodes or all(n.nodeid.startswith("<") for n in baseline.failing):
             report.problems.extend(f"the tests could not run: {_error_summary(n, snapshot)}" for n in baseline.failing)
             report.failing = sorted(baseline.failing_ids())
             return report
-        overrides, current = await self._repair_all(cov, snapshot, tests, baseline, report, t0)
+        overrides, current, repaired = await self._repair_all(cov, snapshot, tests, baseline, report, t0)
         report.failing = sorted(current.failing_ids())
+        report.why = {n.nodeid: assertion_line(n.message) for n in current.failing if not n.nodeid.startswith("<")}
         if not overrides:
             report.problems.append("tests still fail; nothing was changed")
             return report
@@ -224,10 +304,14 @@ class Fixer:
         if not current.passed:
             for c in report.changes:
                 c.note = "not applied: other affected tests still fail"
-            report.problems.append("some repairs passed their tests, but the affected tests do not all pass; nothing was written")
             return report
         report.status = "fixed"
         for c in report.changes:
+            why = only_bodies_changed(snapshot.files[c.file], overrides[c.file], repaired[c.file])
+            if why is not None:  # never expected: every splice was checked the same way
+                c.note = f"not applied: {why}"
+                report.status = "failed"
+                continue
             if cfg.dry_run:
                 c.note = "dry run: not written"
                 continue
@@ -235,17 +319,18 @@ class Fixer:
                 write_if_unchanged(self.root / c.file, snapshot.sha(c.file), overrides[c.file])
                 c.written = True
             except ChangedOnDisk as err:
-                c.note = str(err)
-                report.problems.append(str(err))
+                c.note = f"not applied: {err}"
         return report
 
     async def _repair_all(
         self, cov: Coverage, snapshot: Snapshot, tests: list[str], baseline: TestRun, report: FixReport, t0: float
-    ) -> tuple[dict[str, bytes], TestRun]:
+    ) -> tuple[dict[str, bytes], TestRun, dict[str, list[FuncKey]]]:
         """Repair one function at a time until no failing test points at an
-        untried function; returns the accepted repairs and the last run."""
+        untried function; returns the accepted repairs, the last run and
+        the functions repaired in each file."""
         cfg = self.config
         overrides: dict[str, bytes] = {}
+        repaired: dict[str, list[FuncKey]] = {}
         current = baseline
         tried: set[str] = set()
         unlocated: set[str] = set()
@@ -278,6 +363,7 @@ class Fixer:
                 except ModelError as err:
                     report.problems.append(f"no model available ({err}); the failing tests were not repaired")
                     break
+                assert self.sandbox is not None
                 repairer = Repairer(self.model, self.sandbox, snapshot, tests, self._agent_config(t0), self.observer)
             repairer.config = self._agent_config(t0)
             repairer.agent.config = repairer.config
@@ -287,19 +373,21 @@ class Fixer:
             if result.model_error is not None:
                 report.problems.append(f"no model available ({result.model_error}); the failing tests were not repaired")
                 break
-            if result.new_source is not None and result.run is not None:
+            if result.new_source is not None and result.run is not None and result.key is not None:
                 overrides[target.file] = result.new_source
+                repaired.setdefault(target.file, []).append(result.key)
                 current = result.run
                 self.log(f"repaired {target.file}::{target.qualname}")
             else:
-                self.log(f"could not repair {target.file}::{target.qualname} ({result.trajectory.stop_reason})")
+                why = "; ".join(f"{n.nodeid}: {assertion_line(n.message)}" for n in target.tests[:2])
+                self.log(f"could not repair {target.file}::{target.qualname} ({result.trajectory.stop_reason}): {why}")
                 if result.trajectory.stop_reason == "budget_time":
                     report.problems.append(f"time budget of {cfg.max_wall_s:g}s used up")
                     break
         by_id = {n.nodeid: n for n in current.nodes}
         for nodeid in sorted(unlocated & current.failing_ids()):
             report.problems.append(_unlocated_reason(by_id[nodeid], snapshot))
-        return overrides, current
+        return overrides, current, repaired
 
     def _agent_config(self, t0: float) -> AgentConfig:
         cfg = self.config
@@ -316,8 +404,12 @@ class Fixer:
         )
 
     async def close(self) -> None:
-        if self.model is not None:
-            await self.model.close()
+        try:
+            if self._own_sandbox is not None:
+                await self._own_sandbox.close()
+        finally:
+            if self.model is not None:
+                await self.model.close()
 
 
-__all__ = ["Fixer", "FixConfig", "FixReport", "FileChange", "locate_candidates"]
+__all__ = ["Fixer", "FixConfig", "FixReport", "FileChange", "assertion_line", "coverage_summary", "locate_candidates"]

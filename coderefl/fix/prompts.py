@@ -1,8 +1,9 @@
 """Prompts of the fixer's reflection loop: repair, reflect, repair again.
 
-The model sees one function, the file around it, the failing tests'
-source and pytest's report, and answers with that function only; the
-splice keeps everything else of the file. The phrases in capitals below
+The model sees one function, what it uses from its file (imports, the
+names it reads, the functions it calls; :mod:`coderefl.fix.context`),
+the failing tests' source and pytest's report, and answers with that
+function only; the splice replaces its body and keeps everything else. The phrases in capitals below
 are stable so tests can tell the prompts apart.
 """
 
@@ -17,9 +18,6 @@ from coderefl.strategies.prompts import SYSTEM
 REPAIR_NEEDLE = "fails the project's tests"
 REFLECT_NEEDLE = "explain why this version of"
 RETRY_NEEDLE = "I spliced your function into the file"
-
-MAX_CONTEXT_CHARS = 12000
-
 
 def _fence(code: str) -> str:
     return f"```python\n{code.rstrip()}\n```"
@@ -36,15 +34,15 @@ def _task(qualname: str, file: str, function: str, context: str, tests: Sequence
     name = qualname.rpartition(".")[2]
     parts = [f"{_where(qualname, file)[0].upper()}{_where(qualname, file)[1:]} {REPAIR_NEEDLE}:\n\n{_fence(function)}"]
     if context.strip():
-        ctx = context if len(context) <= MAX_CONTEXT_CHARS else context[:MAX_CONTEXT_CHARS] + "\n# ... (file truncated)"
-        parts.append(f"The whole file `{file}`, for context:\n{_fence(ctx)}")
+        parts.append(f"What `{name}` uses from `{file}` (for reference; do not rewrite it):\n{_fence(context)}")
     if tests:
         parts.append("The failing tests:\n" + "\n".join(_fence(t) for t in tests))
     parts.append(f"pytest reported:\n{feedback.strip()}")
     parts.append(
-        f"Reply with the corrected `{name}` only: its complete definition (decorators, same name and parameters), "
-        "as a plain `def` without the class line, in one ```python block. Change nothing else; if it needs an "
-        "import, put the import inside the function. The tests are right unless they contradict each other."
+        f"Reply with the corrected `{name}` only: its complete definition, as a plain `def` without the class "
+        "line, in one ```python block. Only its body is used: the decorators, name and parameters stay as they "
+        "are. If it needs an import, put the import inside the function. The tests are right unless they "
+        "contradict each other."
     )
     return "\n\n".join(parts)
 

@@ -1,8 +1,11 @@
 """Repair one function with the reflection loop, checked by the real tests.
 
-generate a fixed version of just that function -> splice it into the file
--> rerun the affected tests in the sandbox -> on failure, a verbal
-reflection on the failing output -> retry, up to ``max_iters`` rounds.
+generate a fixed version of just that function -> splice its body into
+the file -> rerun the affected tests in the sandbox -> on failure, a
+verbal reflection on the failing output (pytest's assertion with the
+values) -> retry, up to ``max_iters`` rounds. A reply that repeats an
+earlier attempt (or the original) is not run again: the same request is
+resampled at a higher temperature, up to ``MAX_RESAMPLES`` times.
 
 The loop runs on :class:`~coderefl.strategies.episode.Episode`, like the
 strategies, so every model call and every sandbox run is a step of a
@@ -16,6 +19,7 @@ whole affected test set passes is decided by the caller
 
 from __future__ import annotations
 
+import ast
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -24,8 +28,9 @@ from coderefl.code.blocks import python_blocks
 from coderefl.errors import BudgetExceeded, ModelError
 from coderefl.execution.base import Sandbox
 from coderefl.fix import prompts
+from coderefl.fix.context import function_context
 from coderefl.fix.locate import find_def, find_function, functions, parse_bytes
-from coderefl.fix.splice import SpliceError, splice
+from coderefl.fix.splice import FuncKey, SpliceError, body_fingerprint, key_of, reply_header_note, splice
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
 from coderefl.model.base import ChatModel
 from coderefl.records import Limits, Problem, Step, Trajectory
@@ -35,6 +40,10 @@ from coderefl.strategies.episode import Candidate, Episode
 STRATEGY_NAME = "fix-reflexion"
 MAX_TEST_SOURCES = 4
 MAX_TEST_CHARS = 2000
+#: resamples of a request whose reply repeats an earlier attempt
+MAX_RESAMPLES = 2
+#: temperature added per resample, and the ceiling
+RESAMPLE_STEP, RESAMPLE_MAX = 0.4, 1.2
 
 
 @dataclass
@@ -62,6 +71,7 @@ class RepairResult:
     new_source: bytes | None  # the whole file with the accepted repair, or None
     run: TestRun | None  # the run that accepted it
     model_error: str | None = None  # the model could not be used: stop repairing
+    key: FuncKey | None = None  # which definition of the file was repaired
 
 
 class FixAgent(Strategy):
@@ -176,29 +186,38 @@ class Repairer:
         span = next((s for s in functions(data) if s.qualname == target.qualname), None)
         problem = Problem(task_id=f"{target.file}::{target.qualname}", prompt="", entry_point=target.name)
         ep = FixEpisode(self.agent, problem)
-        if span is None:
-            ep.decide(f"{target.qualname} is no longer in {target.file}")
+        try:
+            key = key_of(ast.parse(data.decode("utf-8")), span) if span is not None else None
+        except (SyntaxError, ValueError, SpliceError):
+            key = None
+        if span is None or key is None:
+            ep.decide(f"{target.qualname} is no longer in {target.file}, or the file does not parse")
             return RepairResult(target, ep.finish("error", iterations=0), None, None)
         original = span.source(data)
-        problem = problem.model_copy(update={"prompt": original})
-        ep.problem = problem
+        ep.problem = problem.model_copy(update={"prompt": original})
         tests = failing_test_sources(self.snapshot, overrides, target.tests)
         feedback = focused_feedback(baseline, baseline, target)
-        first = prompts.repair(target.qualname, target.file, original, data.decode("utf-8", "replace"), tests, feedback)
+        first = prompts.repair(target.qualname, target.file, original, function_context(data, key), tests, feedback)
+        seen = {body_fingerprint(original): "the original"}
         memory: list[str] = []
         attempt = original
         iteration = 0
         try:
-            reply = await ep.ask(first, kind="generate", phase="generate", iteration=1)
+            request = first
+            reply = await ep.ask(request, kind="generate", phase="generate", iteration=1)
             for iteration in range(1, cfg.max_iters + 1):
-                func = _reply_function(reply.texts[0] if reply.texts else "", target.name)
+                func, reply = await self._fresh(ep, request, reply, target.name, seen, iteration)
                 step = ep.trajectory.steps[-1]
                 step.code = func
                 if func is None:
-                    step.note = f"no complete definition of {target.name} in the reply"
+                    step.note = step.note or f"no complete definition of {target.name} in the reply"
                     feedback = f"Your reply contained no complete definition of `{target.name}` in a ```python block."
+                elif body_fingerprint(func) in seen:  # still a repeat after resampling: not worth a run
+                    feedback = f"Your reply is the same code as {seen[body_fingerprint(func)]}, which fails.\n\n{feedback}"
                 else:
                     attempt = func
+                    seen[body_fingerprint(func)] = f"attempt {iteration}"
+                    step.note = reply_header_note(original, func)
                     try:
                         new = splice(data, span, func)
                     except SpliceError as err:
@@ -213,7 +232,7 @@ class Repairer:
                             traj = ep.finish("passed", iterations=iteration, tests=[t.nodeid for t in target.tests])
                             traj.final_code = func
                             traj.internal_passed = True
-                            return RepairResult(target, traj, new, run)
+                            return RepairResult(target, traj, new, run, key=key)
                         feedback = focused_feedback(run, baseline, target)
                 if iteration == cfg.max_iters:
                     break
@@ -226,9 +245,8 @@ class Repairer:
                     ep.trajectory.steps[-1].reflection = text
                     if text and cfg.memory_size > 0:
                         memory = [*memory, text][-cfg.memory_size :]
-                reply = await ep.ask(
-                    prompts.retry(first, attempt, feedback, memory), kind="generate", phase="generate", iteration=iteration + 1
-                )
+                request = prompts.retry(first, attempt, feedback, memory)
+                reply = await ep.ask(request, kind="generate", phase="generate", iteration=iteration + 1)
         except ModelError as err:
             ep.decide(f"model error: {err}", iteration=iteration)
             traj = ep.finish("error", iterations=iteration, tests=[t.nodeid for t in target.tests])
@@ -241,3 +259,21 @@ class Repairer:
         traj = ep.finish("max_iters", iterations=iteration, tests=[t.nodeid for t in target.tests])
         traj.internal_passed = False
         return RepairResult(target, traj, None, None)
+
+    async def _fresh(self, ep: FixEpisode, request, reply, name: str, seen: dict, iteration: int):
+        """The reply's function, resampling ``request`` at a rising
+        temperature while the reply repeats an earlier attempt. Returns the
+        function (None when the reply has none) and the reply it came from."""
+        func = _reply_function(reply.texts[0] if reply.texts else "", name)
+        temp = self.config.temperature
+        for _ in range(MAX_RESAMPLES):
+            earlier = seen.get(body_fingerprint(func)) if func is not None else None
+            if earlier is None:
+                break
+            temp = min(RESAMPLE_MAX, temp + RESAMPLE_STEP)
+            ep.trajectory.steps[-1].code = func
+            ep.trajectory.steps[-1].note = f"the reply repeats {earlier}"
+            ep.decide(f"the reply repeats {earlier}; resampling at temperature {temp:g}", iteration=iteration)
+            reply = await ep.ask(request, kind="generate", phase="generate", iteration=iteration, temperature=temp)
+            func = _reply_function(reply.texts[0] if reply.texts else "", name)
+        return func, reply
