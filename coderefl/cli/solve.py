@@ -25,6 +25,7 @@ from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
 from coderefl.model.client import build_model
 from coderefl.records import Trajectory
+from coderefl.run.progress import retry_line
 from coderefl.spec import problem_from_spec, split_tests
 from coderefl.strategies.base import create_strategy
 
@@ -93,9 +94,12 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
         create_strategy(strategy, _CompletionOnly(), None, agent_config)  # type: ignore[arg-type]
     err = Console(stderr=True, highlight=False)
     with model_endpoint(model_config, local) as endpoint:
+        model = build_model(endpoint)
+        if not quiet:
+            model.on_retry = lambda event: err.print(retry_line(event), markup=False)
         agent = create_strategy(
             strategy,
-            build_model(endpoint),
+            model,
             create_sandbox(sandbox_backend, pool_size=1, limits=agent_config.limits),
             agent_config,
         )

@@ -25,7 +25,7 @@ from typing import Any
 
 from coderefl.errors import SandboxUnavailable
 from coderefl.execution.base import Sandbox
-from coderefl.model.base import ChatModel
+from coderefl.model.base import ChatModel, RetryEvent
 from coderefl.records import ChatMessage, Completion, ExecutionResult, Limits, Usage
 from coderefl.run.gate import PriorityGate
 
@@ -136,6 +136,20 @@ class RunStats:
     usage: Usage = field(default_factory=Usage)  # this session's model usage
     resumed_usage: Usage = field(default_factory=Usage)
     started: float = field(default_factory=time.monotonic)
+    model_retries: int = 0  # model calls asked again (timeouts, 5xx, 429, refused, bad bodies)
+    last_retry: RetryEvent | None = None
+    #: when each model call in flight started (to show how long the oldest has waited)
+    model_call_starts: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def oldest_model_call_s(self) -> float | None:
+        if not self.model_call_starts:
+            return None
+        return time.monotonic() - min(self.model_call_starts.values())
+
+    def note_retry(self, event: RetryEvent) -> None:
+        self.model_retries += 1
+        self.last_retry = event
 
     @property
     def finished(self) -> int:
@@ -165,6 +179,9 @@ class RunStats:
         return self.usage.cost_usd + self.resumed_usage.cost_usd
 
 
+_CALL_IDS = itertools.count()
+
+
 class CountingModel(ChatModel):
     """Delegates to ``inner``; counts calls in flight and sums usage.
 
@@ -182,6 +199,8 @@ class CountingModel(ChatModel):
         self.name = inner.name
         self.api = inner.api
         self.gate = PriorityGate(concurrency) if concurrency else None
+        if hasattr(inner, "on_retry"):
+            inner.on_retry = stats.note_retry  # retries show on the progress line as they happen
 
     def __getattr__(self, item: str) -> Any:  # usage, config, ... of the real client
         return getattr(self.inner, item)
@@ -207,9 +226,12 @@ class CountingModel(ChatModel):
         self.stats.model_in_flight += 1
         self.stats.model_peak = max(self.stats.model_peak, self.stats.model_in_flight)
         t0 = time.monotonic()
+        ticket = next(_CALL_IDS)
+        self.stats.model_call_starts[ticket] = t0
         try:
             completion = await call()
         finally:
+            del self.stats.model_call_starts[ticket]
             self.stats.model_in_flight -= 1
             took = time.monotonic() - t0
             self.stats.model_busy_s += took

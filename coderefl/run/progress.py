@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from coderefl.model.base import RetryEvent
 from coderefl.run.instrument import RunStats
 
 
@@ -28,11 +29,27 @@ def _duration(s: float | None) -> str:
     return f"{h}h{m:02d}m{sec:02d}s" if h else f"{m}m{sec:02d}s"
 
 
+def model_gauge(st: RunStats) -> str:
+    """Model calls in flight, how long the oldest has waited, and retries so far."""
+    out = str(st.model_in_flight)
+    oldest = st.oldest_model_call_s
+    if oldest is not None and oldest >= 5:
+        out += f" (oldest {oldest:.0f}s)"
+    if st.model_retries:
+        out += f", retries {st.model_retries}"
+    return out
+
+
+def retry_line(event: RetryEvent) -> str:
+    """One retry as it happens: what failed, and when it is asked again."""
+    return f"model: {event.reason}; retry {event.attempt}/{event.limit} in {event.wait_s:.1f}s"
+
+
 def status_line(st: RunStats) -> str:
     """One plain line with every live figure."""
     return (
         f"done {st.finished}/{st.total} (pass {st.passing}, fail {st.failing}, err {st.errors}) | "
-        f"problems {st.problems_in_flight} (solving {st.problems_solving}) | model in flight {st.model_in_flight} | "
+        f"problems {st.problems_in_flight} (solving {st.problems_solving}) | model in flight {model_gauge(st)} | "
         f"sandbox in flight {st.sandbox_in_flight} (queued {st.sandbox_queued}) | "
         f"tokens {st.tokens:,} | cost ${st.cost_usd:.4f} | "
         f"elapsed {_duration(st.elapsed_s)} | eta {_duration(st.eta_s)}"
@@ -49,9 +66,11 @@ def status_panel(st: RunStats, title: str = "") -> Table:
     t.add_row("done", f"{st.finished}/{st.total} ({pct:.0f}%)", "eta", _duration(st.eta_s))
     t.add_row("passing", f"[green]{st.passing}[/]", "failing", f"[red]{st.failing}[/]")
     t.add_row("errors", f"[yellow]{st.errors}[/]", "problems in flight", f"{st.problems_in_flight} ({st.problems_solving} solving)")
-    t.add_row("model calls in flight", str(st.model_in_flight), "sandbox in flight", f"{st.sandbox_in_flight} (+{st.sandbox_queued} queued)")
+    t.add_row("model calls in flight", model_gauge(st), "sandbox in flight", f"{st.sandbox_in_flight} (+{st.sandbox_queued} queued)")
     t.add_row("tokens", f"{st.tokens:,}", "cost", f"${st.cost_usd:.4f}")
     t.add_row("model calls", str(st.model_calls), "elapsed", _duration(st.elapsed_s))
+    if st.last_retry is not None:
+        t.add_row("last retry", retry_line(st.last_retry))
     if title:
         t.title = title
     return t
@@ -90,9 +109,21 @@ class ProgressDisplay:
             await asyncio.sleep(0.25)
 
     async def _log_lines(self) -> None:
+        """A status line every ``interval_s``; a retry at once (at most one
+        line a second), so a failing endpoint shows before the next status."""
+        loop = asyncio.get_running_loop()
+        next_status = loop.time() + self.interval_s
+        shown = 0
         while True:
-            await asyncio.sleep(self.interval_s)
-            self._write(status_line(self.stats))
+            await asyncio.sleep(min(1.0, self.interval_s))
+            st = self.stats
+            if st.model_retries > shown and st.last_retry is not None:
+                more = st.model_retries - shown - 1
+                self._write(retry_line(st.last_retry) + (f" (+{more} more retries)" if more else ""))
+                shown = st.model_retries
+            if loop.time() >= next_status:
+                self._write(status_line(st))
+                next_status = loop.time() + self.interval_s
 
     def _write(self, line: str) -> None:
         prefix = f"[{self.title}] " if self.title else ""
