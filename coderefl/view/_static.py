@@ -23,7 +23,9 @@ def read_static(name: str) -> bytes:
 def script_payload(kind: str, data: object) -> bytes:
     """Data wrapped as a script that hands it to the page: the page loads its
     data with ``<script src>``, which works from ``file://`` (``fetch`` does not).
-    ``json.dumps`` escapes every non-ASCII character, so the text is plain JS."""
+    ``json.dumps`` escapes every non-ASCII character, and ``<``, ``>``, ``&``
+    are escaped too, so no ``</script>`` appears even if the text were inlined."""
     import json
 
-    return f"window.coderefl_load({json.dumps(kind)}, {json.dumps(data)});\n".encode("ascii")
+    body = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"window.coderefl_load({json.dumps(kind)}, {body});\n".encode("ascii")
