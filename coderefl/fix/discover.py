@@ -1,10 +1,15 @@
 """Which of the repository's tests cover a staged file.
 
 The rule (documented in docs/fix.md): a test file *covers* a source file
-when it imports that file's module, found by static import analysis of the
-test file (``ast``, every ``import``/``from ... import`` anywhere in it,
-relative imports resolved against the test's package). A staged file that
-is itself a test file is always run. Nothing is imported or executed here.
+when it reaches that file's module through imports, found by static import
+analysis (``ast``, every ``import``/``from ... import`` anywhere in a file,
+relative imports resolved against its package), followed transitively
+through the repository's own modules, and starting from the test file and
+every ``conftest.py`` pytest loads for it (its directory and each parent),
+including the modules a conftest names in ``pytest_plugins``. So a fixture
+in a conftest, or a helper module, that uses the staged module counts. A
+staged file that is itself a test file is always run. Nothing is imported
+or executed here.
 
 Why static and per file: the hook must decide quickly, before any sandbox
 run, and without executing the user's code on the host. Importing module
@@ -104,7 +109,7 @@ def _module_paths(name: str, roots: list[PurePosixPath]) -> set[str]:
 
 
 def imported_paths(test_rel: str, source: str) -> set[str]:
-    """Repository-relative paths a test file may import (existing or not)."""
+    """Repository-relative paths a file may import (existing or not)."""
     try:
         tree = ast.parse(source, filename=test_rel)
     except (SyntaxError, ValueError):
@@ -113,6 +118,9 @@ def imported_paths(test_rel: str, source: str) -> set[str]:
     roots = [PurePosixPath("."), PurePosixPath("src"), here]
     paths: set[str] = set()
     for node in ast.walk(tree):
+        plugins = _pytest_plugins(node)
+        for name in plugins:
+            paths |= _module_paths(name, roots)
         if isinstance(node, ast.Import):
             for alias in node.names:
                 paths |= _module_paths(alias.name, roots)
@@ -136,6 +144,60 @@ def imported_paths(test_rel: str, source: str) -> set[str]:
             for n in names:  # `from pkg import mod`
                 paths |= _module_paths(f"{node.module}.{n}", roots)
     return paths
+
+
+def _pytest_plugins(node: ast.AST) -> list[str]:
+    """Module names of a ``pytest_plugins = [...]`` assignment."""
+    if not isinstance(node, ast.Assign) or not any(
+        isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in node.targets
+    ):
+        return []
+    value = node.value
+    items = value.elts if isinstance(value, (ast.List, ast.Tuple)) else [value]
+    return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+
+
+def conftests_of(test_rel: str, existing: set[str]) -> list[str]:
+    """The ``conftest.py`` files pytest loads for a test file: in its
+    directory and each parent up to the root."""
+    out = []
+    d = PurePosixPath(test_rel).parent
+    while True:
+        c = str(d / "conftest.py") if str(d) != "." else "conftest.py"
+        if c in existing:
+            out.append(c)
+        if str(d) in (".", ""):
+            return out
+        d = d.parent
+
+
+class ImportGraph:
+    """Repository files and the repository files each imports, parsed once."""
+
+    def __init__(self, root: Path, files: list[str]) -> None:
+        self.root = root
+        self.existing = set(files)
+        self._edges: dict[str, set[str]] = {}
+
+    def edges(self, rel: str) -> set[str]:
+        if rel not in self._edges:
+            try:
+                text = (self.root / rel).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self._edges[rel] = imported_paths(rel, text) & self.existing
+        return self._edges[rel]
+
+    def reach(self, test_rel: str) -> set[str]:
+        """Every repository module a test file's run may import."""
+        todo = [test_rel, *conftests_of(test_rel, self.existing)]
+        seen = set(todo)
+        while todo:
+            for nxt in self.edges(todo.pop()):
+                if nxt not in seen and nxt.endswith(".py"):
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
 
 
 @dataclass
@@ -173,15 +235,8 @@ def covering_tests(root: Path, staged: list[str], files: list[str] | None = None
             cov.staged_tests.append(rel)
         elif name != "conftest.py":
             cov.sources.append(rel)
-    imports: dict[str, set[str]] = {}
-    for rel in files:
-        if not is_test_file(rel):
-            continue
-        try:
-            text = (root / rel).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        imports[rel] = imported_paths(rel, text)
+    graph = ImportGraph(root, files)
+    imports = {rel: graph.reach(rel) for rel in files if is_test_file(rel)}
     for src in cov.sources:
         cov.tests_for[src] = sorted(t for t, paths in imports.items() if src in paths)
     for t in cov.staged_tests:  # a staged test also checks the staged sources it imports

@@ -27,20 +27,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from coderefl.errors import ModelError, SandboxError
+from coderefl.errors import ImageMissing, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
 from coderefl.fix.discover import Coverage, covering_tests
-from coderefl.fix.locate import calls_of_test, enclosing, functions
-from coderefl.fix.repair import Repairer, Target
 from coderefl.fix.splice import ChangedOnDisk, FuncKey, only_bodies_changed, unified_diff, write_if_unchanged
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
 from coderefl.model.base import ChatModel
 from coderefl.records import Limits, Step, Trajectory
 from coderefl.strategies.base import AgentConfig
+
+if TYPE_CHECKING:
+    from coderefl.fix.repair import Target
 
 
 class FixConfig(BaseModel):
@@ -110,6 +111,8 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
 
     First the deepest traceback frame inside a staged source file (where it
     went wrong), then the staged functions the test calls, in call order."""
+    from coderefl.fix.locate import calls_of_test, enclosing, functions
+
     sources = {s for s in cov.sources if _is_utf8(files.get(s))}  # only UTF-8 files are spliced
     out: list[str] = []
     evidence = "none"
@@ -189,20 +192,23 @@ def _failure_names(message: str) -> set[str]:
 
 
 def coverage_summary(cov: Coverage, nodes: int | None = None) -> str:
-    """``3 files, 2 covered by 5 tests in 2 test files, 1 not covered: c.py``."""
+    """``3 files: 2 covered by 5 tests in 2 test files, 1 not covered (c.py)``."""
     files = len(cov.sources) + len(cov.staged_tests)
     covered = [s for s in cov.sources if cov.tests_for.get(s)]
     bare = [s for s in cov.sources if not cov.tests_for.get(s)]
-    test_files = len(cov.all_tests())
-    parts = [f"{files} file{'s' * (files != 1)}"]
+    n_files = len(cov.all_tests())
+    head = f"{files} file{'s' * (files != 1)}"
+    if not n_files:
+        return f"{head}, no test covers {'it' if files == 1 else 'them'}: {', '.join(bare)}"
+    tests = f"{nodes} test{'s' * (nodes != 1)} in " if nodes is not None else ""
+    parts = []
     if cov.staged_tests:
-        parts.append(f"{len(cov.staged_tests)} of them test files")
-    if cov.sources:
-        by = f"{nodes} test{'s' * (nodes != 1)} in " if nodes is not None else ""
-        parts.append(f"{len(covered)} covered by {by}{test_files} test file{'s' * (test_files != 1)}")
+        parts.append(f"{len(cov.staged_tests)} test file{'s' * (len(cov.staged_tests) != 1)}")
+    if covered:
+        parts.append(f"{len(covered)} covered")
     if bare:
-        parts.append(f"{len(bare)} not covered: {', '.join(bare)}")
-    return ", ".join(parts)
+        parts.append(f"{len(bare)} not covered ({', '.join(bare)})")
+    return f"{head}: {', '.join(parts)}; ran {tests}{n_files} test file{'s' * (n_files != 1)}"
 
 
 def assertion_line(message: str, limit: int = 300) -> str:
@@ -211,6 +217,14 @@ def assertion_line(message: str, limit: int = 300) -> str:
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     text = "; ".join(e for e in errors if e) if errors else (lines[-1] if lines else "")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _sandbox_reason(err: SandboxError) -> str:
+    """Why the sandbox cannot start, without set-up advice meant for
+    coderefl's own checkout (a missing image keeps its build command)."""
+    if isinstance(err, ImageMissing):
+        return str(err)
+    return str(err).split(";")[0].strip()
 
 
 def syntax_problems(root: Path, files: list[str]) -> list[str]:
@@ -276,10 +290,11 @@ class Fixer:
         try:
             sandbox = await self._start_sandbox()
         except SandboxError as err:
+            why = _sandbox_reason(err)
             if cfg.if_no_sandbox == "fail":
-                return FixReport("no_sandbox", problems=[f"the tests cannot run: {err}"], coverage=coverage_summary(cov))
+                return FixReport("no_sandbox", problems=[f"the tests cannot run: {why}"], coverage=coverage_summary(cov))
             return FixReport("unchecked", coverage=coverage_summary(cov), problems=[
-                f"tests not run, commit not checked: {err} (to block commits instead, set if_no_sandbox = \"fail\" "
+                f"tests not run, commit not checked: {why} (to block commits instead, set if_no_sandbox = \"fail\" "
                 "under [fix] in coderefl.toml, or CODEREFL_FIX_IF_NO_SANDBOX=fail)"
             ])
         self.log(f"running {len(tests)} test file(s) in the sandbox: {', '.join(tests)}")
@@ -328,6 +343,8 @@ class Fixer:
         """Repair one function at a time until no failing test points at an
         untried function; returns the accepted repairs, the last run and
         the functions repaired in each file."""
+        from coderefl.fix.repair import Repairer, Target  # the agent's machinery: only when a test fails
+
         cfg = self.config
         overrides: dict[str, bytes] = {}
         repaired: dict[str, list[FuncKey]] = {}

@@ -86,8 +86,32 @@ def cli_env(server=None, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_fix(cwd: Path, *args: str, server=None, env_extra: dict[str, str] | None = None, timeout: float = 300):
+#: runs `coderefl fix ARGS`, then prints which heavy modules the run imported
+WITH_MODULES = """
+import sys
+from coderefl.cli.main import main
+try:
+    main(["fix", *sys.argv[1:]])
+except SystemExit as e:
+    code = e.code
+print("MODULES", *sorted(m for m in ("openai", "docker", "coderefl.model.client") if m in sys.modules))
+sys.exit(code)
+"""
+
+
+def run_fix(cwd: Path, *args: str, server=None, env_extra: dict[str, str] | None = None, timeout: float = 300,
+            modules: bool = False):
+    """`coderefl fix ARGS` in a subprocess; with ``modules``, stdout's last
+    line is ``MODULES ...``: the heavy modules that run imported."""
+    head = ["-c", WITH_MODULES] if modules else ["-m", "coderefl.cli.main", "fix"]
     return subprocess.run(
-        [sys.executable, "-m", "coderefl.cli.main", "fix", *args],
+        [sys.executable, *head, *args],
         cwd=cwd, env=cli_env(server, **(env_extra or {})), capture_output=True, text=True, timeout=timeout,
     )
+
+
+def imported(res) -> list[str]:
+    """The heavy modules a ``run_fix(..., modules=True)`` run imported."""
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("MODULES"), res.stdout
+    return last.split()[1:]

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.fix.helpers import ADD_GOOD, BUGGY_MODULE, SIZE_GOOD, buggy_repo, git, run_fix
+from tests.fix.helpers import ADD_GOOD, BUGGY_MODULE, SIZE_GOOD, buggy_repo, git, imported, run_fix
 from tests.openai_server import rules
 
 FIXED_MODULE = BUGGY_MODULE.replace("return a - b", "return a + b").replace("len(self.items) + 1", "len(self.items)")
@@ -93,3 +93,90 @@ def test_nothing_staged_is_exit_0(tmp_path):
     git(root, "reset", "-q")
     res = run_fix(root)
     assert res.returncode == 0 and "no Python files" in res.stderr
+
+
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the docker SDK cannot connect
+
+
+def test_docker_down_passes_with_one_visible_warning(tmp_path):
+    root = buggy_repo(tmp_path / "r")
+    res = run_fix(root, "pkg/calc.py", env_extra={**NO_DOCKER, "PRE_COMMIT": "1"}, modules=True)
+    assert res.returncode == 0, res.stderr
+    warning = [ln for ln in res.stderr.splitlines() if "tests not run" in ln]
+    assert len(warning) == 1 and "CODEREFL_FIX_IF_NO_SANDBOX=fail" in warning[0], res.stderr
+    assert "scripts/" not in res.stderr and "Traceback" not in res.stderr
+    assert "1 file: 1 covered" in res.stderr
+    assert "openai" not in imported(res)  # no model client when nothing ran
+    assert (root / "pkg/calc.py").read_text() == BUGGY_MODULE
+
+
+def test_docker_down_can_be_made_to_block(tmp_path):
+    root = buggy_repo(tmp_path / "r")
+    res = run_fix(root, "pkg/calc.py", env_extra={**NO_DOCKER, "CODEREFL_FIX_IF_NO_SANDBOX": "fail"})
+    assert res.returncode == 2 and "the tests cannot run" in res.stderr and "Traceback" not in res.stderr
+    (root / "coderefl.toml").write_text('[fix]\nif_no_sandbox = "fail"\n')
+    res = run_fix(root, "pkg/calc.py", env_extra=NO_DOCKER)
+    assert res.returncode == 2 and "the tests cannot run" in res.stderr
+    res = run_fix(root, "pkg/calc.py", "--if-no-sandbox", "pass", env_extra=NO_DOCKER)  # a flag beats the file
+    assert res.returncode == 0 and "tests not run" in res.stderr
+    (root / "coderefl.toml").write_text('[fix]\nif_no_sandbox = "sometimes"\n')
+    res = run_fix(root, "pkg/calc.py", env_extra=NO_DOCKER)
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1 and "if_no_sandbox" in res.stderr
+
+
+def test_uncovered_files_need_no_docker_and_say_so(tmp_path):
+    root = buggy_repo(tmp_path / "r")
+    (root / "pkg/lonely.py").write_text("def f():\n    return 1\n")
+    res = run_fix(root, "pkg/lonely.py", env_extra=NO_DOCKER, modules=True)
+    assert res.returncode == 0, res.stderr
+    assert "coderefl fix: 1 file, no test covers it: pkg/lonely.py" in res.stderr
+    assert "tests not run" not in res.stderr  # Docker was never asked
+    assert imported(res) == []  # neither the docker SDK nor the model client
+
+
+def test_a_syntax_error_names_the_staged_file_and_line(tmp_path):
+    root = buggy_repo(tmp_path / "r", module=BUGGY_MODULE.replace("def mean(xs):", "def mean(xs)"))
+    res = run_fix(root, "pkg/calc.py", env_extra=NO_DOCKER, modules=True)
+    assert res.returncode == 1, res.stderr
+    assert "coderefl fix: pkg/calc.py:9: SyntaxError: expected ':'" in res.stderr
+    assert "SKIP=coderefl-fix git commit" in res.stderr
+    assert "openai" not in imported(res) and "docker" not in imported(res)
+
+
+@pytest.mark.docker
+def test_a_clean_commit_imports_no_model_client(tmp_path, docker_ready):
+    root = buggy_repo(tmp_path / "r", module=FIXED_MODULE)
+    res = run_fix(root, "pkg/calc.py", modules=True)
+    assert res.returncode == 0, res.stderr
+    assert "coderefl fix: 1 file: 1 covered; ran 3 tests in 1 test file" in res.stderr
+    assert imported(res) == ["docker"]
+
+
+@pytest.mark.docker
+def test_failure_output_a_developer_can_act_on(openai_server, tmp_path, docker_ready):
+    openai_server.handler = rules(("function `add`", ADD_GOOD), fallback="```python\ndef size(self):\n    return 0\n```")
+    root = buggy_repo(tmp_path / "r")
+    res = run_fix(root, "pkg/calc.py", "--max-iters", "1", "--no-reflection", server=openai_server,
+                  env_extra={"PRE_COMMIT": "1"})
+    assert res.returncode == 1 and res.stdout == "", res.stderr
+    err = res.stderr
+    assert "coderefl fix: pkg/calc.py: not applied: other affected tests still fail\n--- a/pkg/calc.py" in err
+    assert "still failing: tests/test_calc.py::test_stack: assert 2 == 1" in err
+    assert "could not repair pkg/calc.py::Stack.size (max_iters): tests/test_calc.py::test_stack: assert" in err
+    assert "to commit anyway, skip this hook once: SKIP=coderefl-fix git commit ..." in err
+    assert (root / "pkg/calc.py").read_text() == BUGGY_MODULE
+
+
+@pytest.mark.docker
+def test_a_reply_cached_from_another_endpoint_is_never_applied(fixing_server, tmp_path, docker_ready):
+    """Issue 18/19: with the response cache on and the model server down, no
+    reply remembered from another server is applied."""
+    root = buggy_repo(tmp_path / "r")
+    cache = {"CODEREFL_NO_CACHE": "0", "CODEREFL_CACHE_PATH": str(tmp_path / "cache.sqlite")}
+    first = run_fix(root, "pkg/calc.py", "--dry-run", server=fixing_server, env_extra=cache)
+    assert first.returncode == 1 and "Would fix pkg/calc.py" in first.stdout, first.stderr
+    down = {**cache, "OPENAI_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1", "OPENAI_API_KEY": "k",
+            "CODEREFL_MODEL": "scripted-model"}
+    res = run_fix(root, "pkg/calc.py", env_extra=down)
+    assert res.returncode == 1 and res.stdout == "", res.stderr
+    assert "cannot reach" in res.stderr and (root / "pkg/calc.py").read_text() == BUGGY_MODULE

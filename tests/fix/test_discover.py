@@ -64,3 +64,29 @@ def test_no_git_falls_back_to_a_walk(tmp_path):
     (tmp_path / ".venv" / "test_x.py").write_text("import m\n")
     cov = covering_tests(tmp_path, ["m.py"])
     assert cov.tests_for["m.py"] == ["test_m.py"]
+
+
+def test_tests_reached_through_conftest_fixtures_and_helpers(tmp_path):
+    root = make_repo(
+        tmp_path / "r",
+        {
+            "pkg/__init__.py": "",
+            "pkg/core.py": "def f():\n    return 1\n",
+            "pkg/api.py": "from pkg.core import f\n\ndef g():\n    return f()\n",
+            "pkg/other.py": "def h():\n    return 3\n",
+            "tests/conftest.py": "import pytest\nfrom pkg.core import f\n\n@pytest.fixture\ndef value():\n    return f()\n",
+            "tests/unit/test_fixture.py": "def test_v(value):\n    assert value == 1\n",  # no import at all
+            "tests/unit/test_api.py": "from pkg.api import g\n",  # reaches core through api
+            "tests/unit/helpers.py": "from pkg.other import h\n",
+            "tests/unit/test_helper.py": "from .helpers import h\n",
+            "plugins/fixtures.py": "from pkg.other import h\n",
+            "conftest.py": "pytest_plugins = ['plugins.fixtures']\n",
+            "elsewhere/test_plain.py": "import os\n",
+        },
+    )
+    cov = covering_tests(root, ["pkg/core.py", "pkg/other.py"])
+    assert cov.tests_for["pkg/core.py"] == ["tests/unit/test_api.py", "tests/unit/test_fixture.py", "tests/unit/test_helper.py"]
+    # the root conftest's pytest_plugins reach pkg/other.py for every test file
+    assert cov.tests_for["pkg/other.py"] == [
+        "elsewhere/test_plain.py", "tests/unit/test_api.py", "tests/unit/test_fixture.py", "tests/unit/test_helper.py"
+    ]

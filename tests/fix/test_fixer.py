@@ -54,6 +54,10 @@ def test_repairs_each_function_and_writes_only_their_spans(fix_sandbox, model_fa
     asks = user_messages(openai_server)
     # the first request carries the failing test's source and pytest's report
     assert REPAIR_NEEDLE in asks[0] and "def test_add():" in asks[0] and "where -1 = add(2, 3)" in asks[0]
+    # centred on the function: add uses nothing else of the file; size sees __init__, not mean()
+    assert "def mean" not in asks[0] and "class Stack" not in asks[0]
+    size_ask = next(a for a in asks if "method `size`" in a)
+    assert "def __init__(self):" in size_ask and "def mean" not in size_ask and "def push" not in size_ask
     # the method named on pytest's failing lines is tried before the constructor and push()
     assert not any("`__init__`" in a or "method `push`" in a for a in asks)
     assert RETRY_NEEDLE in asks[-1] and "It adds one to the length." in asks[-1]
@@ -119,7 +123,7 @@ def test_a_file_edited_during_the_run_is_not_overwritten(fix_sandbox, model_fact
     assert report.exit_code == 1
     assert target.read_text() == edited
     assert report.changes and not report.changes[0].written
-    assert any("changed while coderefl was running" in p for p in report.problems)
+    assert report.changes[0].note.startswith("not applied: ") and "changed while coderefl was running" in report.changes[0].note
 
 
 def test_dry_run_and_time_budget(fix_sandbox, model_factory, openai_server, tmp_path):
@@ -146,3 +150,86 @@ def test_a_missing_package_is_named_not_repaired(fix_sandbox, tmp_path):
     report = fix(root, fix_sandbox, no_model)
     assert report.status == "failed" and report.exit_code == 1 and not report.changes
     assert any("No module named 'not_installed_anywhere' (the sandbox image lacks this package)" in p for p in report.problems), report.problems
+
+
+def test_a_repeated_reply_is_resampled_hotter(fix_sandbox, model_factory, openai_server, tmp_path):
+    """At temperature 0 the model repeats the buggy function; the fixer does
+    not run the repeat but asks again at a higher temperature."""
+    def handler(body):
+        if "function `add`" not in str(body["messages"]):
+            return "```python\ndef size(self):\n    return len(self.items)\n```"
+        hot = (body.get("temperature") or 0) > 0
+        return ADD_GOOD if hot else "```python\ndef add(a, b):\n    # same as before\n    return a - b\n```"
+
+    openai_server.handler = handler
+    root = buggy_repo(tmp_path / "r")
+    report = fix(root, fix_sandbox, model_factory, reflection=False)
+    assert report.status == "fixed", report.problems
+    add = report.trajectories[0]
+    assert [s.kind for s in add.steps] == ["generate", "decision", "generate", "execute"]
+    assert add.steps[1].note == "the reply repeats the original; resampling at temperature 0.4"
+    assert add.steps[2].data["temperature"] == 0.4
+    temps = [b.get("temperature") for b in openai_server.requests if "function `add`" in str(b["messages"])]
+    assert temps == [0.0, 0.4]
+
+
+DECORATED = """import functools
+
+
+class Calc:
+\t@staticmethod
+\tdef double(x):
+\t\t\"\"\"Twice x.\"\"\"
+\t\treturn x + x + 1
+
+
+@functools.lru_cache(maxsize=None)
+def fib(n):
+    return fib(n - 1) + fib(n - 2)
+"""
+
+DECORATED_TESTS = """from pkg.calc import Calc, fib
+
+
+def test_double():
+    assert Calc.double(3) == 6
+
+
+def test_fib():
+    assert fib(10) == 55
+"""
+
+
+def test_decorators_docstrings_and_tabs_survive_a_repair(fix_sandbox, model_factory, openai_server, tmp_path):
+    openai_server.handler = rules(
+        ("method `double`", "```python\ndef double(x):\n    return 2 * x\n```"),  # no @staticmethod, spaces
+        ("function `fib`", "```python\ndef fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n```"),
+    )
+    root = buggy_repo(tmp_path / "r", module=DECORATED, tests=DECORATED_TESTS)
+    report = fix(root, fix_sandbox, model_factory, reflection=False)
+    assert report.status == "fixed", report.problems
+    assert (root / "pkg/calc.py").read_text() == DECORATED.replace("\t\treturn x + x + 1", "\t\treturn 2 * x").replace(
+        "    return fib(n - 1) + fib(n - 2)\n", "    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n"
+    )
+
+
+def test_coverage_through_a_conftest_fixture(fix_sandbox, model_factory, openai_server, tmp_path):
+    """No test file imports the module: a conftest fixture does."""
+    openai_server.handler = rules(("function `add`", ADD_GOOD))
+    conftest = "import pytest\nfrom pkg.calc import add\n\n\n@pytest.fixture\ndef total():\n    return add(2, 3)\n"
+    tests = "def test_total(total):\n    assert total == 5\n"
+    root = buggy_repo(tmp_path / "r", tests=tests)
+    (root / "tests/conftest.py").write_text(conftest)
+    report = fix(root, fix_sandbox, model_factory)
+    assert report.tests_run == ["tests/test_calc.py"]
+    assert report.status == "fixed", report.problems
+    assert "return a + b" in (root / "pkg/calc.py").read_text()
+
+
+def test_failing_tests_report_their_assertion(fix_sandbox, openai_server, model_factory, tmp_path):
+    openai_server.handler = rules(fallback="```python\ndef add(a, b):\n    return 0\n```")
+    root = buggy_repo(tmp_path / "r", tests="from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    report = fix(root, fix_sandbox, model_factory, max_iters=1)
+    assert report.status == "failed" and report.failing == ["tests/test_calc.py::test_add"]
+    assert report.why["tests/test_calc.py::test_add"] == "assert -1 == 5; +  where -1 = add(2, 3)"
+    assert report.coverage == "1 file: 1 covered; ran 1 test in 1 test file"
