@@ -171,6 +171,7 @@
     else if (r.view === 'problem' && runs[r.run]) renderProblem(app, r.run, r.task, r.sample);
     else renderRun(app, runs[r.run] ? r.run : 0);
     if (keepScroll) window.scrollTo(0, keepScroll);
+    window.coderefl_rendered_ms = performance.now();  // when the last render finished (the speed test reads it)
   }
 
   function renderTabs(r) {
@@ -214,15 +215,14 @@
     append(cards, card('wrong-test rate', pct(wrong.rate), wrong.wrong + ' of ' + wrong.known + ' reject the canonical solution'));
     append(app, cards);
 
-    var row = el('div', {class: 'row'});
-    append(row, el('div', {class: 'panel'}, el('h3', {text: 'Self-test quality (internal vs hidden)'}), confusion(s.self_test.confusion)));
     var stops = el('div', {class: 'kv'});
     Object.keys(s.stop_reasons || {}).forEach(function (k) {
       append(stops, el('span', {class: 'k', text: k}), el('span', {text: s.stop_reasons[k]}));
     });
-    append(row, el('div', {class: 'panel'}, el('h3', {text: 'Stop reasons'}), stops));
-    append(row, plots());
-    append(app, row);
+    var side = el('div', {class: 'stack'},
+      el('div', {class: 'panel'}, el('h3', {text: 'Self-test quality (internal vs hidden)'}), confusion(s.self_test.confusion)),
+      el('div', {class: 'panel'}, el('h3', {text: 'Stop reasons'}), stops));
+    append(app, el('div', {class: 'row', style: 'margin-top:12px'}, side, plots()));
 
     append(app, el('h2', {text: 'Problems'}));
     problemList(app, ri);
@@ -324,7 +324,7 @@
   }
 
   function chart(spec, lines) {
-    var W = 440, H = 260, ml = 48, mr = 120, mt = 26, mb = 38, pw = W - ml - mr, ph = H - mt - mb;
+    var W = 400, H = 250, ml = 46, mr = 104, mt = 26, mb = 38, pw = W - ml - mr, ph = H - mt - mb;
     var names = Object.keys(spec.series);
     var xs = [];
     names.forEach(function (n) { spec.series[n].forEach(function (p) { xs.push(p[0]); }); });
@@ -522,7 +522,7 @@
       (x.exit_code !== null && x.exit_code !== undefined ? ' · exit ' + x.exit_code : '') + (x.truncated ? ' · output truncated' : '')}));
     if ((x.tests || []).length) {
       var t = el('table', {class: 'tests results'});
-      append(t, el('tr', {class: 'muted small'}, el('td', {text: 'status'}), el('td', {text: 'test'}), el('td', {text: 'returned'}), el('td', {text: 'expected'})));
+      append(t, el('tr', {class: 'muted small'}, el('th', {text: 'status'}), el('th', {text: 'test'}), el('th', {text: 'returned'}), el('th', {text: 'expected'})));
       x.tests.forEach(function (o) {
         var hasValues = o.returned !== undefined;
         append(t, el('tr', {'data-status': o.status}, el('td', null, badge(o.status)),
@@ -596,7 +596,7 @@
     var rep = state.overview.report;
     append(app, el('h1', {text: 'Side by side: ' + runs.map(function (r) { return r.name; }).join(' vs ')}));
     var head = el('tr');
-    ['run', 'strategy', 'model', 'n', 'pass@1 [95% CI]', 'Δ pass@1 vs first (paired) [95% CI]', 'internal', 'wrong tests', 'iters', 'tokens/sample', 'cost/sample', 'errors']
+    ['run', 'strategy', 'model', 'n', 'pass@1 [95% CI]', 'Δ pass@1 vs first, paired [95% CI]', 'internal', 'wrong tests', 'iters', 'tokens/sample', 'cost/sample', 'errors']
       .forEach(function (h) { append(head, el('th', {text: h})); });
     var body = el('tbody');
     rep.runs.forEach(function (r) {
