@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from coderefl.errors import ImageMissing, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
-from coderefl.fix.discover import Coverage, covering_tests
+from coderefl.fix.discover import Coverage, conftests_of, covering_tests
 from coderefl.fix.splice import ChangedOnDisk, FuncKey, only_bodies_changed, unified_diff, write_if_unchanged
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
 from coderefl.model.base import ChatModel
@@ -124,7 +124,8 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
                 evidence = "traceback"
                 break
     data = files.get(node.file)
-    called = calls_of_test(data, node.name_path) if data is not None and node.name_path else []
+    conftests = [files[c] for c in conftests_of(node.file, set(files))]
+    called = calls_of_test(data, node.name_path, conftests) if data is not None and node.name_path else []
     order = {n: i for i, n in enumerate(called)}
     by_call: list[tuple[int, str]] = []
     for rel in cov.sources_of(node.file) or cov.sources:

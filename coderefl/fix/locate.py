@@ -136,12 +136,13 @@ def find_def(block: Node, path: list[str]) -> Node | None:
     return None
 
 
-def calls_of_test(data: bytes, test_path: list[str]) -> list[str]:
+def calls_of_test(data: bytes, test_path: list[str], conftests: list[bytes] = ()) -> list[str]:
     """The names a test calls, directly or through helpers of its own file.
 
     ``test_path`` is the pytest node id's name parts (``["TestX", "test_y"]``);
     the parametrisation suffix must already be stripped. Helper functions
-    and fixtures defined in the test file are followed one level deep."""
+    and fixtures defined in the test file, or in the ``conftests`` (the
+    conftest.py files pytest loads for it), are followed one level deep."""
     root = parse_bytes(data).root_node
     node = find_def(root, test_path)
     if node is None:
@@ -151,12 +152,13 @@ def calls_of_test(data: bytes, test_path: list[str]) -> list[str]:
     params = d.child_by_field_name("parameters") if d is not None else None
     fixture_names = [text(p) for p in (params.named_children if params is not None else []) if p.type == "identifier"]
     local = {}
-    for child in root.named_children:
-        d2 = definition_node(child)
-        if d2 is not None and d2.type == "function_definition":
-            nm = d2.child_by_field_name("name")
-            if nm is not None:
-                local[text(nm)] = child
+    for tree_root in [*(parse_bytes(c).root_node for c in reversed(conftests)), root]:  # nearest wins
+        for child in tree_root.named_children:
+            d2 = definition_node(child)
+            if d2 is not None and d2.type == "function_definition":
+                nm = d2.child_by_field_name("name")
+                if nm is not None:
+                    local[text(nm)] = child
     out = list(names)
     for name in [*names, *fixture_names]:
         helper = local.get(name)

@@ -78,6 +78,8 @@ def buggy_repo(path: Path, module: str = BUGGY_MODULE, tests: str = TESTS) -> Pa
 
 def cli_env(server=None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_", "PRE_COMMIT"))}
+    if os.environ.get("CODEREFL_SANDBOX_IMAGE"):  # the image the test run was told to use
+        env["CODEREFL_SANDBOX_IMAGE"] = os.environ["CODEREFL_SANDBOX_IMAGE"]
     if server is not None:
         env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="k", CODEREFL_MODEL="scripted-model")
     env["CODEREFL_NO_CACHE"] = "1"

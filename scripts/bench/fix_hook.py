@@ -1,0 +1,179 @@
+"""What does the coderefl-fix hook cost a clean commit, next to black?
+
+A throwaway git repository (a small package, its pytest tests, all
+passing) with both hooks in one ``.pre-commit-config.yaml``, installed as
+the git hook with real ``pre-commit``. Each round changes one source file
+(a new comment, so no result can be reused), stages it and runs
+``git commit``; pre-commit runs black, then coderefl-fix, and prints each
+hook's duration (``verbose: true``). Both hooks are ``language: system``
+entries of this Python (``python -m black``, ``python -m coderefl fix``),
+so no hook virtualenv is built and nothing is downloaded.
+
+Cases, each for ``--rounds`` commits:
+
+* ``covered``: the staged file has tests: coderefl starts the Docker
+  sandbox and runs them (they pass: no model is built);
+* ``uncovered``: the staged file has no tests: coderefl only looks.
+
+Reported: the median and spread of each hook's duration, and the median
+ratio coderefl / black, per case.
+
+usage: python3 scripts/bench/fix_hook.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MODULE = '''"""Shapes."""
+import math
+
+
+def area(r):
+    return math.pi * r * r
+
+
+def perimeter(r):
+    return 2 * math.pi * r
+
+
+class Rect:
+    def __init__(self, w, h):
+        self.w, self.h = w, h
+
+    def area(self):
+        return self.w * self.h
+
+    def scale(self, k):
+        return Rect(self.w * k, self.h * k)
+'''
+
+TESTS = '''import math
+
+import pytest
+
+from pkg.{name} import Rect, area, perimeter
+
+
+@pytest.mark.parametrize("r", [0, 1, 2, 3.5])
+def test_area(r):
+    assert area(r) == pytest.approx(math.pi * r * r)
+
+
+def test_perimeter():
+    assert perimeter(1) == pytest.approx(2 * math.pi)
+
+
+def test_rect():
+    assert Rect(2, 3).area() == 6
+    assert Rect(2, 3).scale(2).area() == 24
+'''
+
+CONFIG = f"""repos:
+- repo: local
+  hooks:
+  - id: black
+    name: black
+    entry: {sys.executable} -m black
+    language: system
+    types: [python]
+    require_serial: true
+    verbose: true
+  - id: coderefl-fix
+    name: coderefl fix
+    entry: {sys.executable} -m coderefl fix
+    language: system
+    types: [python]
+    require_serial: true
+    verbose: true
+"""
+
+
+def sh(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def git(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return sh(cwd, "git", "-c", "user.email=b@example.com", "-c", "user.name=b", "-c", "commit.gpgsign=false", *args, env=env)
+
+
+def make_repo(path: Path, env: dict) -> None:
+    files = {"pkg/__init__.py": "", "pkg/lonely.py": MODULE, ".pre-commit-config.yaml": CONFIG}
+    for name in ("geo", "shapes", "plane"):
+        files[f"pkg/{name}.py"] = MODULE
+        files[f"tests/test_{name}.py"] = TESTS.format(name=name)
+    for rel, text in files.items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+    git(path, "init", "-q")
+    git(path, "add", "-A")
+    done = git(path, "commit", "-q", "--no-verify", "-m", "start")
+    assert done.returncode == 0, done.stderr
+    installed = sh(path, sys.executable, "-m", "pre_commit", "install", env=env)
+    assert installed.returncode == 0, installed.stderr
+
+
+def durations(output: str) -> dict[str, float]:
+    """Each hook's ``- duration: Xs`` from pre-commit's verbose output."""
+    out: dict[str, float] = {}
+    for m in re.finditer(r"- hook id: (\S+)\n- duration: ([\d.]+)s", output):
+        out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def commit_round(repo: Path, rel: str, k: int, env: dict) -> dict[str, float]:
+    path = repo / rel
+    path.write_text(path.read_text() + f"# round {k}\n")
+    git(repo, "add", rel)
+    res = git(repo, "commit", "-q", "-m", f"round {k}", env=env)
+    out = res.stdout + res.stderr
+    if res.returncode != 0:
+        raise SystemExit(f"the commit failed (round {k}, {rel}):\n{out}")
+    got = durations(out)
+    if set(got) != {"black", "coderefl-fix"}:
+        raise SystemExit(f"pre-commit printed no durations for both hooks:\n{out}")
+    return got
+
+
+def summary(name: str, rows: list[dict[str, float]]) -> str:
+    def stat(key: str) -> str:
+        xs = [r[key] for r in rows]
+        return f"median {statistics.median(xs):.2f}s (min {min(xs):.2f}, max {max(xs):.2f})"
+
+    ratio = statistics.median(r["coderefl-fix"] / r["black"] for r in rows)
+    return (f"{name:9s} black {stat('black')}; coderefl-fix {stat('coderefl-fix')}; "
+            f"median ratio coderefl/black {ratio:.2f}x ({len(rows)} commits)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    if sh(ROOT, sys.executable, "-m", "black", "--version").returncode != 0:
+        raise SystemExit("black is not installed: pip install black")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_", "PRE_COMMIT"))}
+    env["PYTHONPATH"] = str(ROOT)
+    with tempfile.TemporaryDirectory(prefix="fix-hook-bench-") as tmp:
+        repo = Path(tmp) / "repo"
+        env["PRE_COMMIT_HOME"] = str(Path(tmp) / "pre-commit-home")
+        make_repo(repo, env)
+        commit_round(repo, "pkg/geo.py", 0, env)  # warm-up: disk caches, pre-commit's first run
+        results = {}
+        for case, rel in (("covered", "pkg/geo.py"), ("uncovered", "pkg/lonely.py")):
+            results[case] = [commit_round(repo, rel, k, env) for k in range(1, args.rounds + 1)]
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+        for case, rows in results.items():
+            print(summary(case, rows))
+
+
+if __name__ == "__main__":
+    main()
