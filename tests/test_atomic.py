@@ -30,3 +30,21 @@ def test_a_failing_last_check_leaves_the_old_file(tmp_path):
         atomic_write_bytes(path, b"new", before_replace=last_look)
     assert seen == [b"old"] and path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+@pytest.mark.parametrize("umask, want", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path, umask, want):
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "f", b"x")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "f").st_mode & 0o777 == want
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "script.sh"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o751)
+    atomic_write_bytes(path, b"new")
+    assert os.stat(path).st_mode & 0o777 == 0o751

@@ -141,10 +141,11 @@ def evaluate(**kw: object) -> None:
             (settings.model_copy(update={"memory": None, "out": out_root / "without-memory"}), "without memory"),
             (settings.model_copy(update={"out": out_root / "with-memory"}), "with memory"),
         ]
+    answered_nothing = False
     with model_endpoint(model_cfg, local) as endpoint:
         for arm, label in arms:
             arm = arm.model_copy(update={"model": endpoint}) if local else arm
-            _run_arm(arm, label, kw, title=f"{strategy} / {model_cfg.model} / {benchmark}")
+            answered_nothing |= _run_arm(arm, label, kw, title=f"{strategy} / {model_cfg.model} / {benchmark}")
     if kw["compare_memory"]:
         from coderefl.run.report import compare, comparison_table, load_run, write_report
 
@@ -152,10 +153,13 @@ def evaluate(**kw: object) -> None:
         write_report(report, out_root)
         Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120).print(comparison_table(report))
         click.echo(f"memory comparison (same problem order, both arms) written to {out_root}")
+    if answered_nothing:
+        raise click.exceptions.Exit(1)
 
 
-def _run_arm(settings: Any, label: str | None, kw: dict[str, Any], *, title: str) -> None:
-    """One evaluation, resumable, with its final table."""
+def _run_arm(settings: Any, label: str | None, kw: dict[str, Any], *, title: str) -> bool:
+    """One evaluation, resumable, with its final table and warnings.
+    True when every fresh model answer was empty (the figures mean nothing)."""
     from coderefl.run.session import run_evaluation
     from coderefl.run.summary import summary_table
 
@@ -172,3 +176,21 @@ def _run_arm(settings: Any, label: str | None, kw: dict[str, Any], *, title: str
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
     console.print(summary_table(outcome.summary, title=title + (f" ({label})" if label else "")))
     click.echo(f"{outcome.new_records} new, {len(outcome.records)} total records in {settings.out} (summary.json, results.jsonl, samples.jsonl)")
+    return _warn(outcome.summary, settings.out)
+
+
+def _warn(summary: dict[str, Any], out: Path) -> bool:
+    """One stderr line per thing the figures should not hide; True when
+    every fresh model answer was empty."""
+    rejected = summary.get("rejected_lines") or []
+    if rejected:
+        shown = ", ".join(f"line {r['line']} ({r['reason']})" for r in rejected[:5]) + (", ..." if len(rejected) > 5 else "")
+        click.echo(f"coderefl: warning: {len(rejected)} lines of results.jsonl set aside to {out / 'results.jsonl.rejected'}: {shown}", err=True)
+    empty = summary.get("empty_answers") or {}
+    if empty.get("warning"):
+        click.echo(
+            f"coderefl: warning: {empty['count']} model answers were empty ({100 * empty['share']:.0f}% of fresh answers); "
+            f"check the endpoint; the {empty['records_with_only_empty']} records with only empty answers are redone on resume",
+            err=True,
+        )
+    return bool(empty.get("share") is not None and empty["share"] >= 1.0)

@@ -181,7 +181,7 @@ async def run_evaluation(
             from coderefl.run import ray_executor
 
             ray_executor.import_ray()  # a missing extra fails here, before the run folder is touched
-        store.open(settings.run_config(), force=settings.force)
+        store.open(settings.run_config(), force=settings.force, task_ids=ids)
         scheduler = Scheduler(
             strategy=strategy,
             scorer=scorer,
@@ -233,6 +233,8 @@ async def run_evaluation(
                     "complete": complete and len(have) == len(wanted),
                     "expected_records": len(wanted),
                     "new_records": len(store.records) - before,
+                    # lines of results.jsonl moved to results.jsonl.rejected when this session opened the run
+                    "rejected_lines": [{"line": r.line, "reason": r.reason} for r in store.rejected],
                     "session": {
                         "model_calls": stats.model_calls,
                         "model_calls_cached": stats.usage.cached_calls,

