@@ -334,7 +334,7 @@
     if (!lines) { var pad = (x1 - x0) * 0.08; x0 -= pad; x1 += pad; }
     var sx = function (x) { return ml + (x - x0) / (x1 - x0) * pw; };
     var sy = function (y) { return mt + (1 - y) * ph; };
-    var root = svg('svg', {width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, 'font-size': 11, 'font-family': 'sans-serif', 'class': 'chart'});
+    var root = svg('svg', {viewBox: '0 0 ' + W + ' ' + H, 'font-size': 11, 'font-family': 'sans-serif', 'class': 'chart'});
     root.appendChild(svg('text', {x: ml + pw / 2, y: 16, 'text-anchor': 'middle', 'font-size': 13}, spec.title));
     for (var k = 0; k <= 5; k++) {
       var y = k / 5;
