@@ -197,20 +197,24 @@ def trajectory_view(src: RunSource, task_id: str, sample: int) -> dict[str, Any]
         return None
     data = src.trajectory_file(task_id, sample) or {}
     traj = data.get("trajectory") if isinstance(data.get("trajectory"), dict) else None
+    raw_steps = [dict(s) for s in (traj or {}).get("steps") or [] if isinstance(s, dict)]
+    origin = TestOrigins(raw_steps)
     steps = []
     previous_code: str | None = None
-    for raw in (traj or {}).get("steps") or []:
-        step = dict(raw)
+    for step in raw_steps:
         if step.get("kind") == "generate" and step.get("code"):
             step["diff"] = code_diff(previous_code, step["code"]) if previous_code is not None else None
             step["diff_from"] = previous_code is not None
             previous_code = step["code"]
+        if step.get("kind") == "generate_tests":
+            step["test_rows"] = origin.rows(step)
         execution = step.get("execution")
         if isinstance(execution, dict):
             for test in execution.get("tests") or []:
                 parsed = split_returned(str(test.get("message") or "")) if test.get("status") != "passed" else None
                 if parsed:
                     test.update(parsed)
+                test["tier"] = origin.tier_of_outcome(str(test.get("name") or ""), step)
         steps.append(step)
     head = {k: v for k, v in (traj or {}).items() if k != "steps"}
     return {
@@ -226,6 +230,60 @@ def trajectory_view(src: RunSource, task_id: str, sample: int) -> dict[str, Any]
         "timing": data.get("timing"),
         "traceback": data.get("traceback"),
     }
+
+
+class TestOrigins:
+    """Where each test of a trajectory came from, and which were dropped.
+
+    Trust tiers: ``example`` (authoritative: the problem's visible examples
+    or the user's tests; always run, never dropped), ``generated`` (asserts
+    the model wrote) and ``property`` (hypothesis properties it wrote). A
+    step that records its own tiers (``data["tiers"]``, a list aligned with
+    ``tests`` or a mapping test -> tier; or ``data["tier"]``) is taken at its
+    word; otherwise the tier is read from the generate_tests steps. Drops are
+    the decision steps that name a ``test`` in their data."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, steps: list[dict[str, Any]]) -> None:
+        self.generated: set[str] = set()
+        self.properties: set[str] = set()
+        self.dropped: dict[str, dict[str, Any]] = {}
+        for step in steps:
+            data = step.get("data") or {}
+            if step.get("kind") == "generate_tests":
+                phases = ((step.get("usage") or {}).get("by_phase") or {}).keys()
+                (self.properties if "properties" in phases else self.generated).update(step.get("tests") or [])
+            elif step.get("kind") == "decision" and isinstance(data.get("test"), str):
+                self.dropped[data["test"]] = {"why": step.get("note") or "", "step": step.get("index")}
+
+    def tier(self, test: str, step: dict[str, Any], position: int | None = None) -> str:
+        data = step.get("data") or {}
+        tiers = data.get("tiers")
+        if isinstance(tiers, dict) and isinstance(tiers.get(test), str):
+            return tiers[test]
+        if isinstance(tiers, list) and position is not None and position < len(tiers) and isinstance(tiers[position], str):
+            return tiers[position]
+        if isinstance(data.get("tier"), str):
+            return data["tier"]
+        if test in self.properties:
+            return "property"
+        return "generated" if test in self.generated else "example"
+
+    def rows(self, step: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"test": t, "tier": self.tier(t, step, i), "dropped": self.dropped.get(t)}
+            for i, t in enumerate(step.get("tests") or [])
+        ]
+
+    def tier_of_outcome(self, name: str, step: dict[str, Any]) -> str:
+        """An outcome is named ``line N: <assert>`` or after a test function."""
+        text = re.sub(r"^line \d+: ", "", name)
+        tests = step.get("tests") or []
+        for i, t in enumerate(tests):
+            if t.strip() == text.strip() or (text.isidentifier() and f"def {text}(" in t):
+                return self.tier(t, step, i)
+        return "example" if text not in self.generated else "generated"
 
 
 def open_runs(paths: Sequence[str | Path]) -> list[RunSource]:

@@ -7,6 +7,8 @@ The scripted model walks each HumanEval problem down a Reflexion path
 except HumanEval/2, which it never solves: its answers and its reflection
 carry ``<script>``, an ``<img onerror>`` and ``<b>`` markup, so the escaping
 test reads model-written markup that went through the whole pipeline.
+For HumanEval/3 one generated test contradicts the prompt's example, so
+the run records a decision to drop it.
 
 Code runs in the local backend (``--sandbox local``): every program is one
 of the scripted answers above, and the view reads the same files whichever
@@ -33,6 +35,7 @@ MARKUP_REFLECTION = (
     'The function returns its input. <script>window.__pwned = 1</script>'
     '<img src=x onerror="window.__pwned = 2"><b>not bold</b> & it must drop the integer part.'
 )
+CONTRADICTING_TEST = "assert below_zero([1, 2, 3]) == True"
 MARKUP_CODE = (
     "```python\n"
     "def truncate_number(number: float) -> float:\n"
@@ -57,6 +60,9 @@ def scripted_model():
             if "explain why the implementation is wrong" in last:
                 return MARKUP_REFLECTION
             return MARKUP_CODE
+        if users and "def below_zero" in users[0] and "Do not implement it. Instead write" in users[-1]:
+            # one wrong generated test: it contradicts the prompt's example, so the agent drops it
+            return base(body).replace("```python\n", "```python\n" + CONTRADICTING_TEST + "\n", 1)
         return base(body)
 
     return handler

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from coderefl.view import ViewServer, export_static, open_runs
-from tests.view.conftest import MARKUP_REFLECTION
+from tests.view.conftest import CONTRADICTING_TEST, MARKUP_REFLECTION
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -203,6 +203,20 @@ def test_a_problem_shows_its_steps_in_order_with_reflection_and_diff(driver, ser
     # the full code of the candidate, one click away
     second.find_elements("css selector", ".tabs2 button")[1].click()
     assert "def has_close_elements(numbers" in second.find_elements("css selector", "pre.code")[0].text
+
+
+def test_a_dropped_test_shows_its_tier_and_why(driver, served, shots):
+    open_page(driver, served + "#/run/0/p/HumanEval%2F3/0", "#steps .step")
+    kinds = [s.get_attribute("data-kind") for s in css(driver, "#steps .step")]
+    assert kinds == ["generate_tests", "decision", "generate", "execute"]
+    dropped = css(driver, '#steps .step[data-kind="generate_tests"] tr[data-dropped="yes"]')
+    assert len(dropped) == 1 and CONTRADICTING_TEST in dropped[0].text
+    assert "step #2: dropped generated test" in dropped[0].text and "contradicts the example" in dropped[0].text
+    assert "line-through" in dropped[0].find_elements("css selector", "span.code")[0].value_of_css_property("text-decoration")
+    assert "contradicts the example" in css(driver, '#steps .step[data-kind="decision"] .note')[0].text
+    tiers = [t.text for t in css(driver, '#steps .step[data-kind="execute"] .tier')]
+    assert tiers[:2] == ["example", "example"] and set(tiers[2:]) == {"generated"}
+    screenshot(driver, shots, "problem-dropped-test")
 
 
 def test_side_by_side_aligns_runs_by_task_with_the_delta(driver, served, shots):

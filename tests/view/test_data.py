@@ -21,9 +21,9 @@ from coderefl.records import RunRecord
 from coderefl.run.report import compare, load_run
 from coderefl.run.summary import summarize
 from coderefl.view import ViewServer, export_static, open_runs, overview, trajectory_view
-from coderefl.view._data import code_diff, split_returned
+from coderefl.view._data import TestOrigins, code_diff, split_returned
 from coderefl.view._static import STATIC_FILES
-from tests.view.conftest import MARKUP_REFLECTION, ROOT
+from tests.view.conftest import CONTRADICTING_TEST, MARKUP_REFLECTION, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +83,31 @@ def test_a_problem_has_its_steps_diffs_test_values_and_hidden_result(eval_runs):
     bad = trajectory_view(src, "HumanEval/2", 0)
     assert bad["status"] == "failed" and bad["hidden"]["failing"]
     assert any(s.get("reflection") == MARKUP_REFLECTION for s in bad["steps"])
+
+
+def test_tests_carry_their_trust_tier_and_drop_decisions(eval_runs):
+    (src,) = open_runs([eval_runs["reflexion"]])
+    view = trajectory_view(src, "HumanEval/3", 0)
+    assert [s["kind"] for s in view["steps"]] == ["generate_tests", "decision", "generate", "execute"]
+    rows = view["steps"][0]["test_rows"]
+    assert rows[0]["test"] == CONTRADICTING_TEST and rows[0]["tier"] == "generated"
+    assert rows[0]["dropped"]["step"] == 1 and "contradicts the example `assert below_zero([1, 2, 3]) == False`" in rows[0]["dropped"]["why"]
+    assert all(r["dropped"] is None for r in rows[1:])
+    outcomes = view["steps"][3]["execution"]["tests"]
+    # the visible examples run first (authoritative), then the generated asserts; the dropped one never runs
+    assert [o["tier"] for o in outcomes[:2]] == ["example", "example"] and {o["tier"] for o in outcomes[2:]} == {"generated"}
+    assert not any(CONTRADICTING_TEST in o["name"] for o in outcomes)
+
+
+def test_a_step_that_records_tiers_is_taken_at_its_word():
+    steps = [
+        {"index": 0, "kind": "generate_tests", "tests": ["assert f(1) == 1", "assert f(2) == 2"], "data": {"tiers": ["trusted", "weak"]}},
+        {"index": 1, "kind": "execute", "tests": ["assert f(1) == 1"], "data": {"tiers": {"assert f(1) == 1": "trusted"}}},
+    ]
+    origin = TestOrigins(steps)
+    assert [r["tier"] for r in origin.rows(steps[0])] == ["trusted", "weak"]
+    assert origin.tier_of_outcome("line 1: assert f(1) == 1", steps[1]) == "trusted"
+    assert origin.tier_of_outcome("line 1: assert g(0) == 0", {"tests": []}) == "example"
 
 
 def test_diff_and_returned_parsing():

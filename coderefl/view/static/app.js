@@ -456,13 +456,13 @@
     var cls = 'step k-' + s.kind + (s.execution ? ' v-' + s.execution.status : '');
     var node = el('div', {class: cls, 'data-kind': s.kind, 'data-index': s.index}, stepHead(s));
     var data = s.data || {};
-    if (s.kind === 'generate_tests') append(node, testsList(s.tests, data));
+    if (s.kind === 'generate_tests') append(node, testsList(s));
     if (s.kind === 'generate' && s.code) append(node, codeView(s, compact));
     if (s.kind === 'execute' && s.execution) append(node, executionView(s.execution, s.tests));
     if (s.reflection) append(node, el('div', {class: 'reflection', text: s.reflection}));
     if (s.note) append(node, el('div', {class: 'note', text: s.note}));
     if (s.kind === 'critique' && s.response && !s.reflection) append(node, el('div', {class: 'reflection', text: s.response}));
-    var extra = Object.keys(data).filter(function (k) { return ['temperature', 'tiers', 'tier', 'trust'].indexOf(k) < 0; });
+    var extra = Object.keys(data).filter(function (k) { return ['temperature', 'tiers', 'tier'].indexOf(k) < 0; });
     if (extra.length) {
       var kv = el('div', {class: 'kv small'});
       extra.forEach(function (k) {
@@ -475,20 +475,15 @@
     return node;
   }
 
-  function tierOf(test, data) {
-    if (data.tiers && typeof data.tiers === 'object' && !Array.isArray(data.tiers)) return data.tiers[test];
-    return data.tier || data.trust || null;
-  }
-
-  function testsList(tests, data) {
-    if (!tests || !tests.length) return el('div', {class: 'muted small', text: 'no tests'});
-    var dropped = data.dropped || {};
-    var t = el('table', {class: 'tests'});
-    tests.forEach(function (test, i) {
-      var tier = Array.isArray(data.tiers) ? data.tiers[i] : tierOf(test, data);
-      var why = dropped[test];
-      append(t, el('tr', null, el('td', {class: 'code' + (why ? ' dropped' : '')}, tier ? el('span', {class: 'tier', text: tier}) : null, test),
-        why ? el('td', {class: 'small', text: 'dropped: ' + why}) : null));
+  function testsList(s) {
+    var rows = s.test_rows || (s.tests || []).map(function (t) { return {test: t, tier: null, dropped: null}; });
+    if (!rows.length) return el('div', {class: 'muted small', text: 'no tests'});
+    var t = el('table', {class: 'tests generated'});
+    rows.forEach(function (r) {
+      append(t, el('tr', {'data-tier': r.tier || '', 'data-dropped': r.dropped ? 'yes' : 'no'},
+        el('td', null, r.tier ? el('span', {class: 'tier t-' + r.tier, text: r.tier}) : null,
+          el('span', {class: 'code' + (r.dropped ? ' dropped' : ''), text: r.test}),
+          r.dropped ? el('div', {class: 'small why', text: 'step #' + (r.dropped.step + 1) + ': ' + r.dropped.why}) : null)));
     });
     return t;
   }
@@ -526,7 +521,8 @@
       x.tests.forEach(function (o) {
         var hasValues = o.returned !== undefined;
         append(t, el('tr', {'data-status': o.status}, el('td', null, badge(o.status)),
-          el('td', {class: 'code'}, o.name, !hasValues && o.message ? el('div', {class: 'muted', text: o.message}) : null),
+          el('td', {class: 'code'}, o.tier ? el('span', {class: 'tier t-' + o.tier, text: o.tier}) : null, o.name,
+            !hasValues && o.message ? el('div', {class: 'muted', text: o.message}) : null),
           el('td', {class: 'code returned', text: hasValues ? o.returned : ''}),
           el('td', {class: 'code expected', text: hasValues ? o.expected : ''})));
       });
