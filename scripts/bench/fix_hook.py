@@ -3,7 +3,7 @@
 A throwaway git repository (a small package, its pytest tests, all
 passing) with both hooks in one ``.pre-commit-config.yaml``, installed as
 the git hook with real ``pre-commit``. Each round changes one source file
-(a new comment, so no result can be reused), stages it and runs
+(a new ``VERSION``, so no result can be reused), stages it and runs
 ``git commit``; pre-commit runs black, then coderefl-fix, and prints each
 hook's duration (``verbose: true``). Both hooks are ``language: system``
 entries of this Python (``python -m black``, ``python -m coderefl fix``),
@@ -35,7 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 MODULE = '''"""Shapes."""
+
 import math
+
+VERSION = 0
 
 
 def area(r):
@@ -132,7 +135,7 @@ def durations(output: str) -> dict[str, float]:
 
 def commit_round(repo: Path, rel: str, k: int, env: dict) -> dict[str, float]:
     path = repo / rel
-    path.write_text(path.read_text() + f"# round {k}\n")
+    path.write_text(re.sub(r"VERSION = \d+", f"VERSION = {k}", path.read_text()))
     git(repo, "add", rel)
     res = git(repo, "commit", "-q", "-m", f"round {k}", env=env)
     out = res.stdout + res.stderr
@@ -161,15 +164,17 @@ def main() -> None:
     if sh(ROOT, sys.executable, "-m", "black", "--version").returncode != 0:
         raise SystemExit("black is not installed: pip install black")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_", "PRE_COMMIT"))}
+    if os.environ.get("CODEREFL_SANDBOX_IMAGE"):
+        env["CODEREFL_SANDBOX_IMAGE"] = os.environ["CODEREFL_SANDBOX_IMAGE"]
     env["PYTHONPATH"] = str(ROOT)
     with tempfile.TemporaryDirectory(prefix="fix-hook-bench-") as tmp:
         repo = Path(tmp) / "repo"
         env["PRE_COMMIT_HOME"] = str(Path(tmp) / "pre-commit-home")
         make_repo(repo, env)
-        commit_round(repo, "pkg/geo.py", 0, env)  # warm-up: disk caches, pre-commit's first run
+        commit_round(repo, "pkg/geo.py", 1, env)  # warm-up: disk caches, pre-commit's first run
         results = {}
         for case, rel in (("covered", "pkg/geo.py"), ("uncovered", "pkg/lonely.py")):
-            results[case] = [commit_round(repo, rel, k, env) for k in range(1, args.rounds + 1)]
+            results[case] = [commit_round(repo, rel, k, env) for k in range(2, args.rounds + 2)]
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
         for case, rows in results.items():
             print(summary(case, rows))
