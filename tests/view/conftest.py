@@ -68,13 +68,13 @@ def scripted_model():
     return handler
 
 
-def make_run(server: ScriptedServer, out: Path, strategy: str, cache: Path) -> Path:
+def make_run(server: ScriptedServer, out: Path, strategy: str, cache: Path, *extra: str) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
     env.update({"CODEREFL_CACHE_PATH": str(cache), "PYTHONPATH": str(ROOT)})
     cmd = [
         sys.executable, "-m", "coderefl.cli.main", "eval", "--benchmark", "humaneval", "--limit", str(LIMIT),
         "--strategy", strategy, "--model", "scripted-model", "--base-url", server.base_url, "--api-key", "k",
-        "--out", str(out), "--sandbox", "local", "--max-iters", "2", "--sandbox-concurrency", "2", "-q",
+        "--out", str(out), "--sandbox", "local", "--max-iters", "2", "--sandbox-concurrency", "2", "-q", *extra,
     ]
     proc = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:

@@ -23,7 +23,8 @@ from coderefl.run.summary import summarize
 from coderefl.view import ViewServer, export_static, open_runs, overview, trajectory_view
 from coderefl.view._data import TestOrigins, code_diff, split_returned
 from coderefl.view._static import STATIC_FILES
-from tests.view.conftest import CONTRADICTING_TEST, MARKUP_REFLECTION, ROOT
+from tests.openai_server import ScriptedServer
+from tests.view.conftest import CONTRADICTING_TEST, MARKUP_REFLECTION, ROOT, make_run, scripted_model
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +109,37 @@ def test_a_step_that_records_tiers_is_taken_at_its_word():
     assert [r["tier"] for r in origin.rows(steps[0])] == ["trusted", "weak"]
     assert origin.tier_of_outcome("line 1: assert f(1) == 1", steps[1]) == "trusted"
     assert origin.tier_of_outcome("line 1: assert g(0) == 0", {"tests": []}) == "example"
+
+
+def test_hashed_messages_show_their_hash_and_no_prompt(tmp_path):
+    with ScriptedServer(handler=scripted_model()) as server:
+        run = make_run(server, tmp_path / "hashed", "reflexion", tmp_path / "cache.sqlite", "--keep-messages", "hash", "--limit", "1")
+    (src,) = open_runs([run])
+    view = trajectory_view(src, "HumanEval/0", 0)
+    asked = [s for s in view["steps"] if s["kind"] in ("generate_tests", "generate", "reflect")]
+    assert asked and all(s["messages"] is None and len(s["messages_sha"]) == 16 for s in asked)
+    assert view["prompt"] == "" and overview([src])["runs"][0]["prompts"] == {"HumanEval/0": ""}
+
+
+def test_a_crashed_strategy_is_an_error_with_its_traceback(eval_runs, tmp_path):
+    run = tmp_path / "crashed"
+    shutil.copytree(eval_runs["simple"], run)
+    lines = [json.loads(x) for x in (run / "results.jsonl").read_text().splitlines()]
+    for r in lines:  # what the scheduler writes when a strategy raises: an error record, a trajectory file without one
+        if r["task_id"] == "HumanEval/1":
+            r.update(error="strategy crashed: RuntimeError: boom", hidden_passed=False, hidden_status=None, hidden_evals=0,
+                     stop_reason="", iterations=0, final_code="")
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    (run / "trajectories" / "HumanEval_1__s0.json").write_text(json.dumps(
+        {"task_id": "HumanEval/1", "sample": 0, "traceback": "Traceback (most recent call last):\nRuntimeError: boom\n"}))
+    (src,) = open_runs([run])
+    shown = overview([src])["runs"][0]
+    row = next(r for r in shown["records"] if r["task_id"] == "HumanEval/1")
+    assert row["status"] == "error" and row["stop_reason"] == "error" and row["error"].endswith("boom")
+    assert shown["summary"]["errors"] == 1 and shown["summary"]["stop_reasons"]["error"] == 1
+    view = trajectory_view(src, "HumanEval/1", 0)
+    assert view["status"] == "error" and view["steps"] == [] and view["trajectory"] is None
+    assert view["traceback"].endswith("RuntimeError: boom\n")
 
 
 def test_diff_and_returned_parsing():
