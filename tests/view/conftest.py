@@ -68,15 +68,23 @@ def scripted_model():
     return handler
 
 
-def make_run(server: ScriptedServer, out: Path, strategy: str, cache: Path, *extra: str) -> Path:
+def eval_env(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
     env.update({"CODEREFL_CACHE_PATH": str(cache), "PYTHONPATH": str(ROOT)})
-    cmd = [
+    return env
+
+
+def eval_command(server: ScriptedServer, out: Path, strategy: str, cache: Path, *extra: str) -> list[str]:
+    return [
         sys.executable, "-m", "coderefl.cli.main", "eval", "--benchmark", "humaneval", "--limit", str(LIMIT),
         "--strategy", strategy, "--model", "scripted-model", "--base-url", server.base_url, "--api-key", "k",
         "--out", str(out), "--sandbox", "local", "--max-iters", "2", "--sandbox-concurrency", "2", "-q", *extra,
     ]
-    proc = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, text=True, timeout=300)
+
+
+def make_run(server: ScriptedServer, out: Path, strategy: str, cache: Path, *extra: str) -> Path:
+    proc = subprocess.run(eval_command(server, out, strategy, cache, *extra), cwd=out.parent, env=eval_env(cache),
+                          capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise AssertionError(f"coderefl eval exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return out

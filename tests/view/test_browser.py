@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from coderefl.view import ViewServer, export_static, open_runs
-from tests.view.conftest import CONTRADICTING_TEST, MARKUP_REFLECTION
+from tests.openai_server import ScriptedServer
+from tests.view.conftest import CONTRADICTING_TEST, LIMIT, MARKUP_REFLECTION, eval_command, eval_env, scripted_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -283,6 +285,33 @@ def test_a_live_run_shows_new_records_in_the_page(driver, eval_runs, tmp_path):
             fh.write("".join(lines[1:]))
         wait_for(driver, lambda: len(rows(driver)) == 4, timeout=10, what="the new records")
         assert "live" in css(driver, "#live")[0].text
+
+
+def test_the_page_follows_a_running_eval(driver, tmp_path, shots):
+    """A real `coderefl eval` still writing its run: the open page gains rows as records land."""
+    out = tmp_path / "running"
+    with ScriptedServer(handler=scripted_model(), latency_s=0.4) as model:
+        proc = subprocess.Popen(
+            eval_command(model, out, "reflexion", tmp_path / "cache.sqlite", "--max-problems", "1", "--concurrency", "1"),
+            cwd=tmp_path, env=eval_env(tmp_path / "cache.sqlite"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(driver, lambda: (out / "config.json").exists(), timeout=60, what="the run folder")
+            with ViewServer(open_runs([out]), port=0) as server:
+                driver.get(server.url)
+                wait_for(driver, lambda: css(driver, "#shown"), what="the overview")
+                seen = set()
+                def count() -> int:
+                    n = len(rows(driver))
+                    seen.add(n)
+                    return n == LIMIT
+                wait_for(driver, count, timeout=120, what="every record of the running eval")
+                assert proc.wait(timeout=60) == 0, proc.stderr.read()
+                assert len(seen) >= 2  # the page showed the run part-done, then grew
+                screenshot(driver, shots, "live-run-finished")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_a_large_run_opens_fast(driver, eval_runs, tmp_path, shots):

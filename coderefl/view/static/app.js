@@ -644,7 +644,10 @@
           var rs = m[task] || [];
           if (!rs.length) { append(tr, el('td', {class: 'muted', text: 'not run'})); return; }
           var cell = el('td');
-          rs.forEach(function (r) { append(cell, badge(r.status), ' '); });
+          rs.forEach(function (r) {  // one badge per sample, each opening that sample side by side
+            append(cell, el('a', {href: href('compare', 'p', task, r.sample), title: 'sample ' + r.sample,
+              onclick: function (ev) { ev.stopPropagation(); }}, badge(r.status)), ' ');
+          });
           append(cell, el('span', {class: 'small muted', text: rs.length === 1 ? rs[0].iterations + ' iter · ' + rs[0].stop_reason
             : rs.filter(function (r) { return r.status === 'passed'; }).length + '/' + rs.length + ' passed'}));
           append(tr, cell);
