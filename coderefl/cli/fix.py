@@ -131,7 +131,7 @@ def fix(ctx, files, dry_run, as_json, quiet, sandbox_backend, **kwargs) -> None:
 
     fixer = Fixer(
         root,
-        lambda: create_sandbox(sandbox_backend, pool_size=1, limits=config.limits),
+        lambda limits: create_sandbox(sandbox_backend, pool_size=1, limits=limits),
         model,
         config,
         log=say,

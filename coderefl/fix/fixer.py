@@ -35,7 +35,7 @@ from coderefl.errors import ImageMissing, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
 from coderefl.fix.discover import Coverage, conftests_of, covering_tests
 from coderefl.fix.splice import ChangedOnDisk, FuncKey, only_bodies_changed, unified_diff, write_if_unchanged
-from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
+from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_limits, run_pytest
 from coderefl.model.base import ChatModel
 from coderefl.records import Limits, Step, Trajectory
 from coderefl.strategies.base import AgentConfig
@@ -242,13 +242,14 @@ def syntax_problems(root: Path, files: list[str]) -> list[str]:
 
 
 class Fixer:
-    """``sandbox`` is a started sandbox, or a function making one, which is
-    then started only when there are tests to run (and closed by ``close``)."""
+    """``sandbox`` is a started sandbox, or a function of the run's limits
+    making one, which is then started only when there are tests to run (and
+    closed by ``close``)."""
 
     def __init__(
         self,
         root: Path,
-        sandbox: Sandbox | Callable[[], Sandbox],
+        sandbox: Sandbox | Callable[[Limits], Sandbox],
         model_factory: Callable[[], ChatModel],
         config: FixConfig | None = None,
         log: Callable[[str], None] | None = None,
@@ -267,10 +268,12 @@ class Fixer:
     def _remaining(self, t0: float) -> float:
         return self.config.max_wall_s - (time.monotonic() - t0)
 
-    async def _start_sandbox(self) -> Sandbox:
+    async def _start_sandbox(self, snapshot: Snapshot) -> Sandbox:
         if self.sandbox is None:
             assert self._sandbox_factory is not None
-            sandbox = self._sandbox_factory()
+            # the pool's containers are made for the limits of the pytest runs, so the first run
+            # gets the warm container rather than starting a second one
+            sandbox = self._sandbox_factory(run_limits(self.config.limits, snapshot.size()))
             self._own_sandbox = sandbox
             await sandbox.start()
             self.sandbox = sandbox
@@ -289,7 +292,7 @@ class Fixer:
             return FixReport("failed", problems=broken, coverage=coverage_summary(cov))
         snapshot = Snapshot.read(self.root, must_have=[*cov.sources, *tests])
         try:
-            sandbox = await self._start_sandbox()
+            sandbox = await self._start_sandbox(snapshot)
         except SandboxError as err:
             why = _sandbox_reason(err)
             if cfg.if_no_sandbox == "fail":
