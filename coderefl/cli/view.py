@@ -29,6 +29,8 @@ def view(runs: tuple[Path, ...], port: int, host: str, out: Path | None) -> None
         return
     server = ViewServer(sources, host=host, port=port)
     click.echo(f"coderefl view: serving {', '.join(s.name for s in sources)} at {server.url}  (Ctrl-C to stop)")
+    if not server.loopback:
+        click.echo(f"coderefl view: warning: {host} is not loopback; anyone who can reach this port can read these runs", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ in both modes, so the page served here and the one ``--out`` writes for
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import threading
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from coderefl.errors import BadInput
 from coderefl.view._data import RunSource, overview, trajectory_view
 from coderefl.view._static import CONTENT_TYPES, STATIC_FILES, read_static, script_payload
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'"
 
@@ -53,6 +56,7 @@ class ViewServer:
                 raise BadInput(f"port {port} on {host} is in use; pick another with --port") from None
             raise BadInput(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
         self.httpd.daemon_threads = True
+        self.loopback = ipaddress.ip_address(self.httpd.server_address[0]).is_loopback
         self._thread: threading.Thread | None = None
 
     @property
@@ -123,7 +127,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
         self.do_GET()
 
+    def _host_allowed(self) -> bool:
+        """Bound to loopback, answer only requests addressed to loopback names:
+        a web page elsewhere cannot read the runs through DNS rebinding."""
+        if not self.view.loopback:
+            return True
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return name in LOOPBACK_NAMES
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if not self._host_allowed():
+            self._json(403, {"error": "this server answers requests for localhost only"})
+            return
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
         try:

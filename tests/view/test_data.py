@@ -178,6 +178,23 @@ def test_server_serves_the_page_and_data_and_nothing_else(eval_runs):
         assert get(base + "api/trajectory?run=x")[0] == 400
 
 
+def test_requests_for_other_hosts_are_refused(eval_runs):
+    """DNS rebinding: a page from elsewhere reaching 127.0.0.1 under its own name gets nothing."""
+    import http.client
+
+    with ViewServer(open_runs([eval_runs["simple"]]), port=0) as server:
+        port = server.httpd.server_address[1]
+        for host, status in [(f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200), ("localhost", 200),
+                             (f"evil.example:{port}", 403), ("127.0.0.1.evil.example", 403), ("", 403)]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.putrequest("GET", "/api/overview", skip_host=True)
+            if host:
+                conn.putheader("Host", host)
+            conn.endheaders()
+            assert conn.getresponse().status == status, host
+            conn.close()
+
+
 def test_a_live_run_shows_records_as_they_land(eval_runs, tmp_path):
     run = tmp_path / "live"
     shutil.copytree(eval_runs["reflexion"], run)
