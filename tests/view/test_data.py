@@ -297,3 +297,17 @@ def test_cli_serves_until_interrupted_and_exports(eval_runs, tmp_path):
     done = cli(str(eval_runs["reflexion"]), "--out", str(tmp_path / "site"))
     assert done.returncode == 0 and "4 trajectories" in done.stdout
     assert (tmp_path / "site" / "data" / "t" / "0" / "HumanEval_3__s0.js").exists()
+
+
+def test_the_page_never_parses_data_as_markup():
+    """The rule the escaping browser test checks at run time, also read from the source:
+    no API that turns a string into markup or code is used by the page."""
+    import re
+
+    code = (ROOT / "coderefl" / "view" / "static" / "app.js").read_text()
+    body = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("*", "/*", "//")))
+    for api in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setTimeout('"):
+        assert api not in body, api
+    assert not re.search(r"\.on\w+\s*=\s*['\"]", body)  # no handler from a string
+    html = (ROOT / "coderefl" / "view" / "static" / "index.html").read_text()
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="static/app.js">']  # no inline script (the CSP forbids it)

@@ -341,9 +341,12 @@
       root.appendChild(svg('line', {x1: ml, x2: ml + pw, y1: sy(y), y2: sy(y), stroke: '#eee'}));
       root.appendChild(svg('text', {x: ml - 5, y: sy(y) + 4, 'text-anchor': 'end'}, Math.round(100 * y) + '%'));
     }
+    // enough decimals that the five ticks differ (costs are small, token counts large)
+    var digits = Math.min(6, Math.max(0, Math.ceil(-Math.log10((x1 - x0) / 4))));
     for (k = 0; k <= 4; k++) {
       var x = x0 + (x1 - x0) * k / 4;
-      var label = lines ? (Math.abs(x - Math.round(x)) < 1e-9 ? String(Math.round(x)) : '') : Number(x.toPrecision(3)).toLocaleString('en-US');
+      var label = lines ? (Math.abs(x - Math.round(x)) < 1e-9 ? String(Math.round(x)) : '')
+        : x.toLocaleString('en-US', {maximumFractionDigits: digits, minimumFractionDigits: digits});
       root.appendChild(svg('text', {x: sx(x), y: mt + ph + 14, 'text-anchor': 'middle'}, label));
     }
     root.appendChild(svg('rect', {x: ml, y: mt, width: pw, height: ph, fill: 'none', stroke: '#999'}));
