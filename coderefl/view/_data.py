@@ -65,8 +65,10 @@ class RunSource:
         self.path = Path(path)
         self.name = name
         self.store = RunStore(self.path)
-        if not self.path.is_dir():
+        if not self.path.exists():
             raise BadInput(f"{self.path}: no such run folder")
+        if not self.path.is_dir():
+            raise BadInput(f"{self.path}: not a folder; name a run folder made by `coderefl eval`")
         if not self.store.exists():
             raise BadInput(f"{self.path}: not a run folder (no config.json or results.jsonl)")
         self._lock = threading.Lock()

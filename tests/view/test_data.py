@@ -273,6 +273,8 @@ def test_bad_input_is_one_line_and_exit_2(eval_runs, tmp_path):
 
     afile = tmp_path / "afile"
     afile.write_text("x")
+    notdir = cli(str(afile))
+    assert notdir.returncode == 2 and "not a folder" in notdir.stderr and notdir.stderr.strip().count("\n") == 0
     out = cli(str(eval_runs["simple"]), "--out", str(afile))
     assert out.returncode == 2 and "is not a folder" in out.stderr and out.stderr.strip().count("\n") == 0
 
