@@ -212,11 +212,17 @@ def coverage_summary(cov: Coverage, nodes: int | None = None) -> str:
     return f"{head}: {', '.join(parts)}; ran {tests}{n_files} test file{'s' * (n_files != 1)}"
 
 
-def assertion_line(message: str, limit: int = 300) -> str:
-    """pytest's explanation of a failure (its ``E`` lines) on one line."""
-    errors = [ln[1:].strip() for ln in message.splitlines() if ln.startswith("E ")]
+def assertion_line(message: str, limit: int = 200) -> str:
+    """pytest's explanation of a failure on one line: the first ``E`` line
+    and the first of its ``where`` details, ``assert -1 == 5 (where -1 =
+    add(2, 3))``; else the report's last line."""
+    errors = [ln[1:].strip() for ln in message.splitlines() if ln.startswith("E ") and ln[1:].strip()]
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    text = "; ".join(e for e in errors if e) if errors else (lines[-1] if lines else "")
+    if not errors:
+        text = lines[-1] if lines else ""
+    else:
+        where = next((e.lstrip("+ ").strip() for e in errors[1:] if e.startswith("+")), "")
+        text = errors[0] + (f" ({where})" if where else "")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -231,5 +231,5 @@ def test_failing_tests_report_their_assertion(fix_sandbox, openai_server, model_
     root = buggy_repo(tmp_path / "r", tests="from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
     report = fix(root, fix_sandbox, model_factory, max_iters=1)
     assert report.status == "failed" and report.failing == ["tests/test_calc.py::test_add"]
-    assert report.why["tests/test_calc.py::test_add"] == "assert -1 == 5; +  where -1 = add(2, 3)"
+    assert report.why["tests/test_calc.py::test_add"] == "assert -1 == 5 (where -1 = add(2, 3))"
     assert report.coverage == "1 file: 1 covered; ran 1 test in 1 test file"

@@ -123,7 +123,7 @@ def test_an_unfixable_failure_names_its_assertion_and_the_skip(tmp_path, docker_
     root, env = hooked_repo(tmp_path / "r")  # no model configured
     code, out = commit(root, env)
     assert code == 1, out
-    assert "still failing: tests/test_calc.py::test_add: assert -1 == 5; +  where -1 = add(2, 3)" in out
+    assert "still failing: tests/test_calc.py::test_add: assert -1 == 5 (where -1 = add(2, 3))" in out
     assert "SKIP=coderefl-fix git commit" in out
     code, out = commit(root, env, SKIP="coderefl-fix")
     assert code == 0 and "Skipped" in out, out

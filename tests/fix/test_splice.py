@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coderefl.fix.locate import functions
 from coderefl.fix.splice import SpliceError, keyed_functions, only_bodies_changed, reply_header_note, splice
@@ -171,3 +173,23 @@ def test_keyed_functions_follow_locates_order():
     src = "class A:\n    @property\n    def x(self):\n        return 1\n\n    @x.setter\n    def x(self, v):\n        pass\n\n\ndef f():\n    pass\n"
     assert [s.qualname for s in functions(src.encode())] == [q for q, _ in keyed_functions(ast.parse(src))]
     assert list(keyed_functions(ast.parse(src))) == [("A.x", 0), ("A.x", 1), ("f", 0)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    file_unit=st.sampled_from(["\t", "  ", "    ", "        "]),
+    reply_unit=st.sampled_from(["\t", "  ", "    "]),
+    depth=st.integers(0, 3),
+    in_class=st.booleans(),
+)
+def test_any_indentation_style_comes_out_in_the_files_own(file_unit, reply_unit, depth, in_class):
+    """Whatever unit the reply indents with, the new body uses the file's,
+    nested levels included, and the result means what the reply means."""
+    base = file_unit if in_class else ""
+    head = "class C:\n" if in_class else ""
+    src = f"{head}{base}@dec\n{base}def f(x):\n{base}{file_unit}return x\n\n\nY = 1\n"
+    body = "".join(f"{reply_unit * (1 + k)}if x > {k}:\n" for k in range(depth)) + f"{reply_unit * (1 + depth)}return {depth}\n"
+    new = spliced(src, "C.f" if in_class else "f", f"def f(x):\n{body}")
+    expected_body = "".join(f"{base}{file_unit * (1 + k)}if x > {k}:\n" for k in range(depth))
+    expected_body += f"{base}{file_unit * (1 + depth)}return {depth}\n"
+    assert new == f"{head}{base}@dec\n{base}def f(x):\n{expected_body}\n\nY = 1\n"
