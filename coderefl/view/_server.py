@@ -9,7 +9,7 @@ from a trajectory run in the page.
 Routes::
 
     GET /                         the page
-    GET /static/NAME              app.js, style.css
+    GET /static/NAME              the page's scripts and style (coderefl/view/static/)
     GET /api/overview             every run: summary, records, comparison, plots
     GET /api/stamp                the runs' results.jsonl stamps (the page polls this)
     GET /api/trajectory?run=I&task=ID&sample=S   one problem x sample

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 #: the only files the server hands out besides JSON
-STATIC_FILES = ("index.html", "app.js", "style.css")
+STATIC_FILES = ("index.html", "dom.js", "chart.js", "steps.js", "app.js", "style.css")
 
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",

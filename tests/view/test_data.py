@@ -156,9 +156,9 @@ def test_server_serves_the_page_and_data_and_nothing_else(eval_runs):
         base = server.url
         assert base.startswith("http://127.0.0.1:")
         status, headers, body = get(base)
-        assert status == 200 and b'<script src="static/app.js">' in body
+        assert status == 200 and b'<script src="static/app.js">' in body and b'<script src="static/dom.js">' in body
         assert "script-src 'self'" in headers["Content-Security-Policy"]
-        for name in ("app.js", "style.css"):
+        for name in STATIC_FILES[1:]:
             assert get(base + "static/" + name)[0] == 200
         for path in ("static/../../../etc/passwd", "static/%2e%2e/_server.py", "static/index.htm", "api/nothing", "trajectories/"):
             assert get(base + path)[0] == 404, path
@@ -306,10 +306,15 @@ def test_the_page_never_parses_data_as_markup():
     no API that turns a string into markup or code is used by the page."""
     import re
 
-    code = (ROOT / "coderefl" / "view" / "static" / "app.js").read_text()
-    body = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("*", "/*", "//")))
-    for api in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setTimeout('"):
-        assert api not in body, api
-    assert not re.search(r"\.on\w+\s*=\s*['\"]", body)  # no handler from a string
-    html = (ROOT / "coderefl" / "view" / "static" / "index.html").read_text()
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="static/app.js">']  # no inline script (the CSP forbids it)
+    static = ROOT / "coderefl" / "view" / "static"
+    scripts = sorted(p.name for p in static.glob("*.js"))
+    assert scripts == sorted(n for n in STATIC_FILES if n.endswith(".js"))
+    for name in scripts:
+        code = (static / name).read_text()
+        body = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("*", "/*", "//")))
+        for api in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setTimeout('"):
+            assert api not in body, (name, api)
+        assert not re.search(r"\.on\w+\s*=\s*['\"]", body), name  # no handler from a string
+    html = (static / "index.html").read_text()
+    # every script is a file of the page, in dependency order; none inline (the server's CSP forbids it)
+    assert re.findall(r"<script[^>]*>", html) == [f'<script src="static/{n}">' for n in ("dom.js", "chart.js", "steps.js", "app.js")]

@@ -10,75 +10,19 @@
 (function () {
   'use strict';
 
-  var SVGNS = 'http://www.w3.org/2000/svg';
-  var COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
+  var U = window.coderefl_ui;
+  var el = U.el, append = U.append, clear = U.clear, badge = U.badge;
+  var pct = U.pct, num = U.num, int = U.int, usd = U.usd, secs = U.secs, deltaText = U.deltaText;
+  var chart = U.chart, trajectoryView = U.trajectoryView;
   var state = {
     overview: null,
     trajectories: {},   // key -> data
     waiting: {},        // key -> [callbacks]
-    failed: {},         // key -> true when its script failed to load
     filters: {},        // run index -> {failed, stop, text, sort, dir}
     compare: {differ: false, text: ''},
     stampsSeen: null,
     lastUpdate: null
   };
-
-  // ------------------------------------------------------------------ DOM helpers
-
-  function el(tag, props) {
-    var node = document.createElement(tag);
-    if (props) {
-      Object.keys(props).forEach(function (k) {
-        var v = props[k];
-        if (v === null || v === undefined || v === false) return;
-        if (k === 'class') node.className = v;
-        else if (k === 'text') node.textContent = String(v);
-        else if (k === 'style') node.style.cssText = v;  // CSSOM: allowed under the server's style-src 'self'
-        else if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
-        else node.setAttribute(k, String(v));
-      });
-    }
-    for (var i = 2; i < arguments.length; i++) appendOne(node, arguments[i]);
-    return node;
-  }
-
-  function append(node) {  // append(node, child, child, ...): strings become text nodes
-    for (var i = 1; i < arguments.length; i++) appendOne(node, arguments[i]);
-    return node;
-  }
-
-  function appendOne(node, child) {
-    if (child === null || child === undefined || child === false) return;
-    if (Array.isArray(child)) { child.forEach(function (c) { appendOne(node, c); }); return; }
-    if (typeof child === 'string' || typeof child === 'number') {
-      node.appendChild(document.createTextNode(String(child)));
-      return;
-    }
-    node.appendChild(child);
-  }
-
-  function svg(tag, attrs, text) {
-    var node = document.createElementNS(SVGNS, tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, String(attrs[k])); });
-    if (text !== undefined) node.textContent = String(text);
-    return node;
-  }
-
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-
-  // ------------------------------------------------------------------ formatting
-
-  function pct(x) { return x === null || x === undefined ? '–' : (100 * x).toFixed(1) + '%'; }
-  function num(x, digits) { return x === null || x === undefined ? '–' : Number(x).toFixed(digits === undefined ? 2 : digits); }
-  function int(x) { return x === null || x === undefined ? '–' : Math.round(x).toLocaleString('en-US'); }
-  function usd(x) { return x === null || x === undefined ? '–' : '$' + Number(x).toFixed(4); }
-  function secs(x) { return x === null || x === undefined ? '–' : Number(x).toFixed(x < 10 ? 2 : 1) + 's'; }
-  function badge(status, label) { return el('span', {class: 'badge ' + (status || 'none'), text: label || status || '–'}); }
-  function deltaText(d) {
-    if (!d) return '—';
-    var f = function (x) { return (x >= 0 ? '+' : '') + (100 * x).toFixed(1); };
-    return f(d.delta) + ' pts [' + f(d.ci_low) + ', ' + f(d.ci_high) + '] on ' + d.common;
-  }
 
   // ------------------------------------------------------------------ data loading
 
@@ -323,60 +267,6 @@
     return el('div', {class: 'plots', id: 'plots'}, chart(p.iteration, true), chart(p.cost, false));
   }
 
-  function chart(spec, lines) {
-    var W = 400, H = 250, ml = 46, mr = 104, mt = 26, mb = 38, pw = W - ml - mr, ph = H - mt - mb;
-    var names = Object.keys(spec.series);
-    var xs = [];
-    names.forEach(function (n) { spec.series[n].forEach(function (p) { xs.push(p[0]); }); });
-    if (!xs.length) xs = [0];
-    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
-    if (x1 === x0) { x0 = x0 >= 1 ? x0 - 1 : 0; x1 = x1 + 1; }
-    if (!lines) { var pad = (x1 - x0) * 0.08; x0 -= pad; x1 += pad; }
-    var sx = function (x) { return ml + (x - x0) / (x1 - x0) * pw; };
-    var sy = function (y) { return mt + (1 - y) * ph; };
-    var root = svg('svg', {viewBox: '0 0 ' + W + ' ' + H, 'font-size': 11, 'font-family': 'sans-serif', 'class': 'chart'});
-    root.appendChild(svg('text', {x: ml + pw / 2, y: 16, 'text-anchor': 'middle', 'font-size': 13}, spec.title));
-    for (var k = 0; k <= 5; k++) {
-      var y = k / 5;
-      root.appendChild(svg('line', {x1: ml, x2: ml + pw, y1: sy(y), y2: sy(y), stroke: '#eee'}));
-      root.appendChild(svg('text', {x: ml - 5, y: sy(y) + 4, 'text-anchor': 'end'}, Math.round(100 * y) + '%'));
-    }
-    // enough decimals that the five ticks differ (costs are small, token counts large)
-    var digits = Math.min(6, Math.max(0, Math.ceil(-Math.log10((x1 - x0) / 4))));
-    for (k = 0; k <= 4; k++) {
-      var x = x0 + (x1 - x0) * k / 4;
-      var label = lines ? (Math.abs(x - Math.round(x)) < 1e-9 ? String(Math.round(x)) : '')
-        : x.toLocaleString('en-US', {maximumFractionDigits: digits, minimumFractionDigits: digits});
-      root.appendChild(svg('text', {x: sx(x), y: mt + ph + 14, 'text-anchor': 'middle'}, label));
-    }
-    root.appendChild(svg('rect', {x: ml, y: mt, width: pw, height: ph, fill: 'none', stroke: '#999'}));
-    root.appendChild(svg('text', {x: ml + pw / 2, y: H - 6, 'text-anchor': 'middle'}, spec.xlabel));
-    root.appendChild(svg('text', {x: 12, y: mt + ph / 2, 'text-anchor': 'middle', transform: 'rotate(-90 12 ' + (mt + ph / 2) + ')'}, spec.ylabel));
-    names.forEach(function (name, i) {
-      var color = COLORS[i % COLORS.length];
-      var pts = spec.series[name];
-      if (lines && pts.length > 1) {
-        root.appendChild(svg('polyline', {points: pts.map(function (p) { return sx(p[0]) + ',' + sy(p[1]); }).join(' '),
-          fill: 'none', stroke: color, 'stroke-width': 2}));
-      }
-      pts.forEach(function (p) {
-        if (spec.errors && spec.errors[name]) {
-          var e = spec.errors[name];
-          root.appendChild(svg('line', {x1: sx(p[0]), x2: sx(p[0]), y1: sy(e[0]), y2: sy(e[1]), stroke: color, 'stroke-width': 1.5}));
-          [e[0], e[1]].forEach(function (v) {
-            root.appendChild(svg('line', {x1: sx(p[0]) - 4, x2: sx(p[0]) + 4, y1: sy(v), y2: sy(v), stroke: color}));
-          });
-        }
-        var c = svg('circle', {cx: sx(p[0]), cy: sy(p[1]), r: 3.5, fill: color});
-        c.appendChild(svg('title', {}, name + ': ' + pct(p[1])));
-        root.appendChild(c);
-      });
-      var ly = mt + 12 + 16 * i;
-      root.appendChild(svg('rect', {x: ml + pw + 10, y: ly - 9, width: 10, height: 10, fill: color}));
-      root.appendChild(svg('text', {x: ml + pw + 25, y: ly}, name.length > 16 ? name.slice(0, 15) + '…' : name));
-    });
-    return root;
-  }
 
   // ------------------------------------------------------------------ one problem
 
@@ -407,171 +297,6 @@
       if (!data) { append(holder, el('p', {class: 'empty', text: 'The trajectory file could not be loaded.'})); return; }
       append(holder, trajectoryView(data, false));
     });
-  }
-
-  function trajectoryView(data, compact) {
-    var box = el('div');
-    var rec = data.record, t = data.trajectory || {};
-    var u = rec.usage || {};
-    var kv = el('div', {class: 'kv'});
-    [['strategy', rec.strategy], ['model', rec.model], ['stop reason', rec.stop_reason || '–'], ['iterations', rec.iterations],
-     ['internal tests', rec.internal_passed === null ? 'no verdict' : (rec.internal_passed ? 'passed' : 'failed')],
-     ['calls / tokens / cost', (u.calls || 0) + ' / ' + int((u.prompt_tokens || 0) + (u.completion_tokens || 0)) + ' / ' + usd(u.cost_usd)],
-     ['wall', secs(rec.wall_s)]].forEach(function (p) { append(kv, el('span', {class: 'k', text: p[0]}), el('span', {text: p[1]})); });
-    if (data.timing) {
-      var tm = data.timing;
-      append(kv, el('span', {class: 'k', text: 'model / sandbox time'}),
-        el('span', {text: secs(tm.model_s) + ' in ' + tm.model_calls + ' calls / ' + secs(tm.sandbox_s) + ' in ' + tm.sandbox_runs + ' runs'}));
-    }
-    append(box, el('div', {class: 'panel'}, kv));
-    if (!compact) {
-      append(box, el('h2', {text: 'Prompt'}));
-      append(box, data.prompt ? el('pre', {class: 'box', id: 'prompt', text: data.prompt})
-        : el('p', {class: 'muted', text: 'The prompt is not stored: this run kept message hashes only (--keep-messages hash).'}));
-    }
-    append(box, el('h2', {text: 'Steps (' + data.steps.length + ')'}));
-    var steps = el('div', {class: 'steps', id: 'steps'});
-    if (!data.steps.length) append(steps, el('p', {class: 'muted', text: data.trajectory ? 'No steps recorded.' : 'No trajectory: the strategy did not return one.'}));
-    data.steps.forEach(function (s) { append(steps, stepView(s, compact)); });
-    append(box, steps);
-    if (rec.final_code && !compact) {
-      append(box, el('h2', {text: 'Final code'}), el('pre', {class: 'box', id: 'final-code', text: rec.final_code}));
-    }
-    append(box, hiddenView(data));
-    return box;
-  }
-
-  function stepHead(s) {
-    var u = s.usage || {};
-    var meta = [];
-    if (u.calls) meta.push(u.calls + ' call' + (u.calls > 1 ? 's' : '') + ', ' + int((u.prompt_tokens || 0) + (u.completion_tokens || 0)) + ' tokens' + (u.cost_usd ? ', ' + usd(u.cost_usd) : ''));
-    if (u.cached_calls) meta.push(u.cached_calls + ' cached');
-    if (s.duration_s) meta.push(secs(s.duration_s));
-    return el('div', {class: 'step-head'},
-      el('span', {class: 'muted small', text: '#' + (s.index + 1)}),
-      el('span', {class: 'kind', text: s.kind.replace('_', ' ')}),
-      el('span', {class: 'muted small', text: 'iteration ' + s.iteration}),
-      s.execution ? badge(s.execution.status) : null,
-      el('span', {class: 'meta', text: meta.join(' · ')}));
-  }
-
-  function stepView(s, compact) {
-    var cls = 'step k-' + s.kind + (s.execution ? ' v-' + s.execution.status : '');
-    var node = el('div', {class: cls, 'data-kind': s.kind, 'data-index': s.index}, stepHead(s));
-    var data = s.data || {};
-    if (s.kind === 'generate_tests') append(node, testsList(s));
-    if (s.kind === 'generate' && s.code) append(node, codeView(s, compact));
-    if (s.kind === 'execute' && s.execution) append(node, executionView(s.execution, s.tests));
-    if (s.reflection) append(node, el('div', {class: 'reflection', text: s.reflection}));
-    if (s.note) append(node, el('div', {class: 'note', text: s.note}));
-    if (s.kind === 'critique' && s.response && !s.reflection) append(node, el('div', {class: 'reflection', text: s.response}));
-    var extra = Object.keys(data).filter(function (k) { return ['temperature', 'tiers', 'tier'].indexOf(k) < 0; });
-    if (extra.length) {
-      var kv = el('div', {class: 'kv small'});
-      extra.forEach(function (k) {
-        var v = data[k];
-        append(kv, el('span', {class: 'k', text: k}), el('span', {text: typeof v === 'string' ? v : JSON.stringify(v)}));
-      });
-      append(node, kv);
-    }
-    if (!compact) append(node, messagesView(s));
-    return node;
-  }
-
-  function testsList(s) {
-    var rows = s.test_rows || (s.tests || []).map(function (t) { return {test: t, tier: null, dropped: null}; });
-    if (!rows.length) return el('div', {class: 'muted small', text: 'no tests'});
-    var t = el('table', {class: 'tests generated'});
-    rows.forEach(function (r) {
-      append(t, el('tr', {'data-tier': r.tier || '', 'data-dropped': r.dropped ? 'yes' : 'no'},
-        el('td', null, r.tier ? el('span', {class: 'tier t-' + r.tier, text: r.tier}) : null,
-          el('span', {class: 'code' + (r.dropped ? ' dropped' : ''), text: r.test}),
-          r.dropped ? el('div', {class: 'small why', text: 'step #' + (r.dropped.step + 1) + ': ' + r.dropped.why}) : null)));
-    });
-    return t;
-  }
-
-  function codeView(s, compact) {
-    var wrap = el('div', {class: 'candidate'});
-    var code = el('pre', {class: 'box code', text: s.code});
-    if (!s.diff) { append(wrap, el('div', {class: 'small muted', text: 'first candidate'}), code); return wrap; }
-    var diff = el('pre', {class: 'box diff'});
-    if (!s.diff.length) append(diff, el('span', {class: 'hunk', text: 'no change from the previous candidate'}));
-    s.diff.forEach(function (d) {
-      var cls = d[0] === '+' ? 'add' : d[0] === '-' ? 'del' : d[0] === '@' ? 'hunk' : 'ctx';
-      append(diff, el('span', {class: cls, text: (d[0] === '@' ? '' : d[0]) + d[1]}));
-    });
-    var bDiff = el('button', {class: 'on', text: 'diff vs previous', onclick: function () { show(true); }});
-    var bCode = el('button', {text: 'full code', onclick: function () { show(false); }});
-    var body = el('div');
-    function show(isDiff) {
-      bDiff.className = isDiff ? 'on' : ''; bCode.className = isDiff ? '' : 'on';
-      clear(body); append(body, isDiff ? diff : code);
-    }
-    show(true);
-    append(wrap, el('div', {class: 'tabs2'}, bDiff, bCode), body);
-    return wrap;
-  }
-
-  function executionView(x, tests) {
-    var box = el('div');
-    var passed = (x.tests || []).filter(function (t) { return t.status === 'passed'; }).length;
-    append(box, el('div', {class: 'small', text: passed + ' of ' + (x.tests || []).length + ' tests passed · ' + secs(x.duration_s) +
-      (x.exit_code !== null && x.exit_code !== undefined ? ' · exit ' + x.exit_code : '') + (x.truncated ? ' · output truncated' : '')}));
-    if ((x.tests || []).length) {
-      var t = el('table', {class: 'tests results'});
-      append(t, el('tr', {class: 'muted small'}, el('th', {text: 'status'}), el('th', {text: 'test'}), el('th', {text: 'returned'}), el('th', {text: 'expected'})));
-      x.tests.forEach(function (o) {
-        var hasValues = o.returned !== undefined;
-        append(t, el('tr', {'data-status': o.status}, el('td', null, badge(o.status)),
-          el('td', {class: 'code'}, o.tier ? el('span', {class: 'tier t-' + o.tier, text: o.tier}) : null, o.name,
-            !hasValues && o.message ? el('div', {class: 'muted', text: o.message}) : null),
-          el('td', {class: 'code returned', text: hasValues ? o.returned : ''}),
-          el('td', {class: 'code expected', text: hasValues ? o.expected : ''})));
-      });
-      append(box, t);
-    }
-    if (x.stdout) append(box, el('h3', {text: 'stdout'}), el('pre', {class: 'box stdout', text: x.stdout}));
-    if (x.stderr) append(box, el('h3', {text: 'stderr'}), el('pre', {class: 'box stderr', text: x.stderr}));
-    return box;
-  }
-
-  function messagesView(s) {
-    if (s.messages && s.messages.length) {
-      var d = el('details', {class: 'messages'}, el('summary', {text: s.messages.length + ' messages sent' + (s.messages_sha ? ' · sha ' + s.messages_sha : '') + (s.response ? ' and the reply' : '')}));
-      s.messages.forEach(function (m) {
-        append(d, el('div', {class: 'msg'}, el('div', {class: 'role', text: m.role}), el('pre', {class: 'box', text: m.content})));
-      });
-      if (s.response) append(d, el('div', {class: 'msg'}, el('div', {class: 'role', text: 'reply'}), el('pre', {class: 'box', text: s.response})));
-      return d;
-    }
-    if (s.messages_sha) return el('div', {class: 'small muted', text: 'messages sha ' + s.messages_sha + ' (kept as a hash)'});
-    return null;
-  }
-
-  function hiddenView(data) {
-    var rec = data.record;
-    var node = el('div', {class: 'step hidden-result', id: 'hidden'});
-    append(node, el('div', {class: 'step-head'}, el('span', {class: 'badge hidden', text: 'HIDDEN'}),
-      el('span', {class: 'kind', text: 'hidden tests'}), badge(data.status),
-      el('span', {class: 'meta', text: 'scored once, after the agent finished; the agent never saw them'})));
-    var h = data.hidden;
-    if (h) {
-      append(node, el('div', {class: 'small', text: 'status ' + h.status + ' · ' + secs(h.duration_s) + ' · evaluations: ' + rec.hidden_evals}));
-      if (h.failing && h.failing.length) {
-        append(node, el('div', {class: 'small', text: 'failing hidden tests:'}));
-        append(node, el('pre', {class: 'box', text: h.failing.join('\n')}));
-      }
-    } else if (!rec.error) {
-      append(node, el('div', {class: 'small muted', text: 'status ' + (rec.hidden_status || 'unknown')}));
-    }
-    if (rec.canonical_vs_generated !== null && rec.canonical_vs_generated !== undefined) {
-      append(node, el('div', {class: 'small', text: rec.canonical_vs_generated ? 'the canonical solution passes the agent\'s tests'
-        : 'the canonical solution FAILS the agent\'s tests (a wrong generated test)'}));
-    }
-    if (rec.error) append(node, el('div', {class: 'note', text: rec.error}));
-    if (data.traceback) append(node, el('details', null, el('summary', {text: 'traceback'}), el('pre', {class: 'box', text: data.traceback})));
-    return node;
   }
 
   // ------------------------------------------------------------------ side by side
