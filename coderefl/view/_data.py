@@ -85,12 +85,18 @@ class RunSource:
         return (st.st_size, st.st_mtime_ns)
 
     def records(self) -> list[RunRecord]:
+        return self.read()[0]
+
+    def read(self) -> tuple[list[RunRecord], tuple[int, int]]:
+        """The records, and the stamp taken before reading them: the records
+        hold at least what the stamp says, so a page that polls the stamp
+        never misses one that landed while they were read."""
         with self._lock:
             stamp = self.stamp()
             if stamp != self._stamp:
                 self._records, _ = read_records(self.store.results_path)
                 self._stamp = stamp
-            return list(self._records)
+            return list(self._records), stamp
 
     def config(self) -> dict[str, Any]:
         try:
@@ -140,7 +146,7 @@ def record_row(record: RunRecord) -> dict[str, Any]:
         "hidden_status": record.hidden_status,
         "internal_passed": record.internal_passed,
         "iterations": record.iterations,
-        "stop_reason": record.stop_reason or ("error" if record.error else ""),
+        "stop_reason": record.stop_reason or "error",  # as the summary counts it
         "calls": u.calls,
         "tokens": u.total_tokens,
         "cost_usd": u.cost_usd,
@@ -162,7 +168,8 @@ def overview(sources: Sequence[RunSource]) -> dict[str, Any]:
     runs = []
     datas = []
     for src in sources:
-        records = sorted(src.records(), key=lambda r: (_task_order(r.task_id), r.sample))
+        unsorted, stamp = src.read()
+        records = sorted(unsorted, key=lambda r: (_task_order(r.task_id), r.sample))
         data = _run_data(src, records)
         datas.append(data)
         config = data.config
@@ -177,7 +184,7 @@ def overview(sources: Sequence[RunSource]) -> dict[str, Any]:
                 "summary": data.summary,
                 "records": [record_row(r) for r in records],
                 "prompts": prompts,
-                "stamp": list(src.stamp()),
+                "stamp": list(stamp),
             }
         )
     report = compare(datas) if datas else {"runs": [], "pass_by_iteration": {}}
