@@ -207,10 +207,11 @@ class Coverage:
     sources: list[str] = field(default_factory=list)  # staged, non-test .py files
     tests_for: dict[str, list[str]] = field(default_factory=dict)  # source -> covering test files
     staged_tests: list[str] = field(default_factory=list)  # staged test files (always run)
+    conftests: dict[str, list[str]] = field(default_factory=dict)  # staged conftest.py -> tests it applies to
 
     def all_tests(self) -> list[str]:
         seen: dict[str, None] = {}
-        for t in self.staged_tests:
+        for t in [*self.staged_tests, *(t for ts in self.conftests.values() for t in ts)]:
             seen[t] = None
         for src in self.sources:
             for t in self.tests_for.get(src, []):
@@ -233,10 +234,15 @@ def covering_tests(root: Path, staged: list[str], files: list[str] | None = None
         name = PurePosixPath(rel).name
         if is_test_file(rel):
             cov.staged_tests.append(rel)
-        elif name != "conftest.py":
+        elif name == "conftest.py":
+            cov.conftests[rel] = []
+        else:
             cov.sources.append(rel)
     graph = ImportGraph(root, files)
     imports = {rel: graph.reach(rel) for rel in files if is_test_file(rel)}
+    existing = set(files)
+    for c in cov.conftests:  # a staged conftest.py applies to the tests below its directory
+        cov.conftests[c] = sorted(t for t in imports if c in conftests_of(t, existing | {c}))
     for src in cov.sources:
         cov.tests_for[src] = sorted(t for t, paths in imports.items() if src in paths)
     for t in cov.staged_tests:  # a staged test also checks the staged sources it imports

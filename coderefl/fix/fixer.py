@@ -194,9 +194,9 @@ def _failure_names(message: str) -> set[str]:
 
 def coverage_summary(cov: Coverage, nodes: int | None = None) -> str:
     """``3 files: 2 covered by 5 tests in 2 test files, 1 not covered (c.py)``."""
-    files = len(cov.sources) + len(cov.staged_tests)
+    files = len(cov.sources) + len(cov.staged_tests) + len(cov.conftests)
     covered = [s for s in cov.sources if cov.tests_for.get(s)]
-    bare = [s for s in cov.sources if not cov.tests_for.get(s)]
+    bare = [s for s in cov.sources if not cov.tests_for.get(s)] + [c for c, ts in cov.conftests.items() if not ts]
     n_files = len(cov.all_tests())
     head = f"{files} file{'s' * (files != 1)}"
     if not n_files:
@@ -205,6 +205,8 @@ def coverage_summary(cov: Coverage, nodes: int | None = None) -> str:
     parts = []
     if cov.staged_tests:
         parts.append(f"{len(cov.staged_tests)} test file{'s' * (len(cov.staged_tests) != 1)}")
+    if cov.conftests:
+        parts.append(f"{len(cov.conftests)} conftest.py")
     if covered:
         parts.append(f"{len(covered)} covered")
     if bare:
@@ -292,7 +294,7 @@ class Fixer:
         tests = cov.all_tests()
         if not tests:
             return FixReport("no_tests", coverage=coverage_summary(cov))
-        checked = [*cov.staged_tests, *(s for s in cov.sources if cov.tests_for.get(s))]
+        checked = [*cov.staged_tests, *cov.conftests, *(s for s in cov.sources if cov.tests_for.get(s))]
         broken = syntax_problems(self.root, checked)
         if broken:
             return FixReport("failed", problems=broken, coverage=coverage_summary(cov))

@@ -90,3 +90,18 @@ def test_tests_reached_through_conftest_fixtures_and_helpers(tmp_path):
     assert cov.tests_for["pkg/other.py"] == [
         "elsewhere/test_plain.py", "tests/unit/test_api.py", "tests/unit/test_fixture.py", "tests/unit/test_helper.py"
     ]
+
+
+def test_a_staged_conftest_selects_the_tests_below_it(tmp_path):
+    root = make_repo(
+        tmp_path / "r",
+        {
+            "tests/unit/conftest.py": "import pytest\n",
+            "tests/unit/test_a.py": "def test_a():\n    pass\n",
+            "tests/unit/deep/test_b.py": "def test_b():\n    pass\n",
+            "tests/other/test_c.py": "def test_c():\n    pass\n",
+        },
+    )
+    cov = covering_tests(root, ["tests/unit/conftest.py"])
+    assert cov.sources == [] and cov.conftests == {"tests/unit/conftest.py": ["tests/unit/deep/test_b.py", "tests/unit/test_a.py"]}
+    assert cov.all_tests() == ["tests/unit/deep/test_b.py", "tests/unit/test_a.py"]
