@@ -47,12 +47,12 @@ async def _run(fixer: Fixer, staged: list[str]) -> FixReport:
 
 
 def _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run, temperature,
-            if_no_sandbox) -> FixConfig:
+            if_no_sandbox, pass_cache) -> FixConfig:
     try:
         limits = Limits(timeout_s=exec_timeout, memory_mb=exec_memory, pids=128)
         return FixConfig(
             max_iters=max_iters, max_wall_s=max_wall, max_calls=max_calls, reflection=reflection, limits=limits,
-            dry_run=dry_run, temperature=temperature, if_no_sandbox=if_no_sandbox,
+            dry_run=dry_run, temperature=temperature, if_no_sandbox=if_no_sandbox, pass_cache=pass_cache,
         )
     except ValueError as err:
         first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
@@ -109,10 +109,13 @@ def fix(ctx, files, dry_run, as_json, quiet, sandbox_backend, **kwargs) -> None:
         staged = staged_files(root)
     # the fixer never reads or writes the response cache: a cached failed repair would only replay,
     # and a reply cached from another endpoint must never be applied
-    model_config = resolve_model_config(**model_flags).model_copy(update={"cache": False})
+    resolved = resolve_model_config(**model_flags)
+    model_config = resolved.model_copy(update={"cache": False})
+    # --no-cache (CODEREFL_NO_CACHE=1) also turns off remembering content whose tests passed
+    pass_cache = resolved.cache_path.parent / "fix-passed" if resolved.cache else None
     if model_config.api != "chat":
         raise BadInput("coderefl fix gives the model instructions, so it needs a chat model (--api chat)")
-    config = _config(dry_run=dry_run, temperature=model_config.temperature, **opts)
+    config = _config(dry_run=dry_run, temperature=model_config.temperature, pass_cache=pass_cache, **opts)
     staged = [f for f in dict.fromkeys(staged) if f.endswith(".py")]
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(f"coderefl fix: {msg}", err=True))
     if not staged:

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from coderefl.errors import ImageMissing, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
 from coderefl.fix.discover import Coverage, conftests_of, covering_tests
+from coderefl.fix.passcache import PassCache, pass_key
 from coderefl.fix.splice import ChangedOnDisk, FuncKey, only_bodies_changed, unified_diff, write_if_unchanged
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_limits, run_pytest
 from coderefl.model.base import ChatModel
@@ -58,6 +59,7 @@ class FixConfig(BaseModel):
     if_no_sandbox: Literal["pass", "fail"] = Field(
         "pass", description="when the sandbox cannot start: pass with a warning, or fail (exit 2)"
     )
+    pass_cache: Path | None = Field(None, description="where to remember content that passed (None: nowhere)")
 
 
 FixStatus = Literal["passed", "no_tests", "fixed", "failed", "unchecked", "no_sandbox"]
@@ -192,7 +194,7 @@ def _failure_names(message: str) -> set[str]:
     return names
 
 
-def coverage_summary(cov: Coverage, nodes: int | None = None) -> str:
+def coverage_summary(cov: Coverage, nodes: int | None = None, cached: bool = False) -> str:
     """``3 files: 2 covered by 5 tests in 2 test files, 1 not covered (c.py)``."""
     files = len(cov.sources) + len(cov.staged_tests) + len(cov.conftests)
     covered = [s for s in cov.sources if cov.tests_for.get(s)]
@@ -211,7 +213,8 @@ def coverage_summary(cov: Coverage, nodes: int | None = None) -> str:
         parts.append(f"{len(covered)} covered")
     if bare:
         parts.append(f"{len(bare)} not covered ({', '.join(bare)})")
-    return f"{head}: {', '.join(parts)}; ran {tests}{n_files} test file{'s' * (n_files != 1)}"
+    ran = f"{tests}{n_files} test file{'s' * (n_files != 1)}"
+    return f"{head}: {', '.join(parts)}; " + (f"{ran} passed before on this exact content, not re-run" if cached else f"ran {ran}")
 
 
 def assertion_line(message: str, limit: int = 200) -> str:
@@ -299,6 +302,10 @@ class Fixer:
         if broken:
             return FixReport("failed", problems=broken, coverage=coverage_summary(cov))
         snapshot = Snapshot.read(self.root, must_have=[*cov.sources, *tests])
+        cache = PassCache(cfg.pass_cache) if cfg.pass_cache is not None else None
+        key = pass_key(snapshot.files, tests) if cache is not None else ""
+        if cache is not None and cache.passed(key):
+            return FixReport("passed", tests_run=tests, coverage=coverage_summary(cov, cached=True))
         try:
             sandbox = await self._start_sandbox(snapshot)
         except SandboxError as err:
@@ -312,6 +319,8 @@ class Fixer:
         self.log(f"running {len(tests)} test file(s) in the sandbox: {', '.join(tests)}")
         baseline = await run_pytest(sandbox, snapshot, tests, cfg.limits)
         if baseline.passed:
+            if cache is not None:
+                cache.remember(key)
             self.log(f"{len(baseline.nodes)} tests pass")
             return FixReport("passed", tests_run=tests, coverage=coverage_summary(cov, len(baseline.nodes)))
         report = FixReport("failed", tests_run=tests, coverage=coverage_summary(cov, len(baseline.nodes)))
@@ -347,6 +356,8 @@ class Fixer:
                 c.written = True
             except ChangedOnDisk as err:
                 c.note = f"not applied: {err}"
+        if cache is not None and report.status == "fixed" and all(c.written for c in report.changes):
+            cache.remember(pass_key({**snapshot.files, **overrides}, tests))  # what the re-commit will hold
         return report
 
     async def _repair_all(

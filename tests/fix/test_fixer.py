@@ -233,3 +233,30 @@ def test_failing_tests_report_their_assertion(fix_sandbox, openai_server, model_
     assert report.status == "failed" and report.failing == ["tests/test_calc.py::test_add"]
     assert report.why["tests/test_calc.py::test_add"] == "assert -1 == 5 (where -1 = add(2, 3))"
     assert report.coverage == "1 file: 1 covered; ran 1 test in 1 test file"
+
+
+def test_content_that_passed_is_not_run_again(fix_sandbox, model_factory, openai_server, tmp_path):
+    """The usual second commit (the repair re-staged) holds exactly what the
+    fixer saw pass: no sandbox, no model. Any other change runs again."""
+    openai_server.handler = rules(("function `add`", ADD_GOOD), ("method `size`", SIZE_GOOD))
+    root = buggy_repo(tmp_path / "r")
+    cache = tmp_path / "passed"
+
+    def no_sandbox(limits):
+        raise AssertionError("the sandbox must not be started")
+
+    def no_model():
+        raise AssertionError("the model must not be built")
+
+    def unconfigured():
+        raise NoModelConfigured("no model configured")
+
+    assert fix(root, fix_sandbox, unconfigured, pass_cache=cache).status == "failed"  # a failure is never remembered
+    assert fix(root, fix_sandbox, model_factory, pass_cache=cache).status == "fixed"
+    again = fix(root, no_sandbox, no_model, pass_cache=cache)
+    assert again.status == "passed" and again.exit_code == 0
+    assert again.coverage == "1 file: 1 covered; 1 test file passed before on this exact content, not re-run"
+    (root / "README.md").write_text("any file of the work tree counts\n")
+    with pytest.raises(AssertionError, match="must not be started"):
+        fix(root, no_sandbox, no_model, pass_cache=cache)
+    assert fix(root, fix_sandbox, no_model, pass_cache=cache).status == "passed"  # ran, and passed

@@ -149,3 +149,16 @@ def test_a_repair_not_written_is_labelled(openai_server, tmp_path, docker_ready)
     code, out = commit(root, env)
     assert code == 1, out
     assert "coderefl fix: pkg/calc.py: not applied: " in out and "changed while coderefl was running" in out
+
+
+def test_the_recommit_of_a_repair_is_not_run_again(openai_server, tmp_path, docker_ready):
+    openai_server.handler = rules(("function `add`", ADD_GOOD), ("method `size`", SIZE_GOOD))
+    root, env = hooked_repo(tmp_path / "r", openai_server)
+    env = {**env, "CODEREFL_NO_CACHE": "0", "CODEREFL_CACHE_PATH": str(tmp_path / "cache" / "responses.sqlite")}
+    code, out = commit(root, env)
+    assert code == 1 and "Fixing pkg/calc.py" in out, out
+    git(root, "add", "-u")
+    code, out = commit(root, env, DOCKER_HOST="unix:///nonexistent/docker.sock")  # proof: no sandbox needed
+    assert code == 0, out
+    assert "1 test file passed before on this exact content, not re-run" in out and "tests not run" not in out
+    assert git(root, "show", "HEAD:pkg/calc.py").stdout == FIXED_MODULE
