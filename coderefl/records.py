@@ -61,6 +61,9 @@ class ExecutionResult(BaseModel):
     truncated: bool = False
     duration_s: float = 0.0
     exit_code: int | None = None
+    #: how the tests ran: ``judge`` (tests and program in separate processes; the verdict
+    #: cannot be forged) or ``in-process`` (one process; see docs/sandbox.md)
+    isolation: Literal["judge", "in-process"] | None = None
 
     @property
     def passed(self) -> bool:
@@ -259,6 +262,7 @@ class RunRecord(BaseModel):
     completion: str = ""
     internal_passed: bool | None = None
     hidden_status: Verdict | None = None
+    hidden_isolation: Literal["judge", "in-process"] | None = None
     hidden_passed: bool = False
     hidden_evals: int = 0
     canonical_vs_generated: bool | None = Field(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from coderefl.cli.render import terminal_safe
+
 from coderefl.errors import BadInput, CoderelfError
 from coderefl.records import BenchmarkTask, Limits
 
@@ -127,7 +129,7 @@ def check_cmd(
     report = asyncio.run(_check(tasks, backend, concurrency, Limits(timeout_s=timeout)))
     click.echo(f"passed {report.passed}/{report.checked}")
     for f in report.failures:
-        click.echo(f"FAIL {f.task_id} [{f.status}] {f.reason}")
+        click.echo(terminal_safe(f"FAIL {f.task_id} [{f.status}] {f.reason}"))
     if report.skipped:
         click.echo(f"skipped (no canonical solution): {', '.join(report.skipped)}")
     if report.failures:

@@ -12,6 +12,21 @@ from rich.text import Text
 
 from coderefl.records import ExecutionResult, Step, Trajectory
 
+# C0 controls but newline and tab, DEL and the C1 range: what can move a terminal's cursor or recolour it
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character shown as ``\\xNN``: what a program
+    or a model wrote never moves the cursor, recolours or clears a terminal."""
+    return text.translate(_CONTROL)
+
+
+def safe_text(text: str, style: str = "") -> Text:
+    """Program- or model-written text for rich: control characters escaped, markup never interpreted."""
+    return Text(terminal_safe(text), style=style)
+
+
 _STATUS_STYLE = {"passed": "green", "failed": "red", "timeout": "yellow", "error": "magenta"}
 
 
@@ -27,12 +42,12 @@ def step_line(step: Step) -> Text:
     if step.kind == "execute" and step.execution is not None:
         line = head + _verdict(step.execution)
         for t in step.execution.failing[:3]:
-            line += Text(f"\n      ✗ {t.name}  {t.message.strip()[:160]}", style="red")
+            line += safe_text(f"\n      ✗ {t.name}  {t.message.strip()[:160]}", style="red")
         return line
     if step.kind == "reflect" and step.reflection:
-        return head + Text(step.reflection.strip()[:400], style="italic")
+        return head + safe_text(step.reflection.strip()[:400], style="italic")
     if step.kind == "decision":
-        return head + Text(step.note or "", style="yellow")
+        return head + safe_text(step.note or "", style="yellow")
     if step.kind == "generate_tests":
         return head + Text(f"{len(step.tests)} tests written")
     detail = step.note or (f"{len((step.code or '').splitlines())} lines of code" if step.code else "")
@@ -53,13 +68,13 @@ def print_trajectory(traj: Trajectory, console: Console, *, code: bool = True) -
     for step in traj.steps:
         parts: list = [step_line(step)]
         if step.kind == "generate_tests" and step.tests:
-            parts.append(Syntax("\n".join(step.tests), "python", theme="ansi_dark"))
+            parts.append(Syntax(terminal_safe("\n".join(step.tests)), "python", theme="ansi_dark"))
         if step.kind == "generate" and step.code and code:
-            parts.append(Syntax(step.code, "python", theme="ansi_dark", line_numbers=True))
+            parts.append(Syntax(terminal_safe(step.code), "python", theme="ansi_dark", line_numbers=True))
         if step.kind == "reflect" and step.reflection:
-            parts = [Text(f"[{step.iteration}] reflect", style="bold"), Text(step.reflection)]
+            parts = [Text(f"[{step.iteration}] reflect", style="bold"), safe_text(step.reflection)]
         console.print(Panel(Group(*parts), expand=True, border_style="dim"))
     if traj.internal_tests:
-        console.print(Panel(Syntax("\n\n".join(traj.internal_tests), "python", theme="ansi_dark"), title="internal tests"))
+        console.print(Panel(Syntax(terminal_safe("\n\n".join(traj.internal_tests)), "python", theme="ansi_dark"), title="internal tests"))
     if traj.final_code and code:
-        console.print(Panel(Syntax(traj.final_code, "python", theme="ansi_dark"), title="final code"))
+        console.print(Panel(Syntax(terminal_safe(traj.final_code), "python", theme="ansi_dark"), title="final code"))

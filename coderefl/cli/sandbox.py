@@ -40,12 +40,19 @@ def _read(path: str, what: str) -> str:
 @click.option("--cpus", type=float, default=None, envvar="CODEREFL_SANDBOX_CPUS", help="CPU quota in cores [1].")
 @click.option("--backend", type=click.Choice(["docker", "local"]), default="docker", envvar="CODEREFL_SANDBOX_BACKEND",
               show_default=True, help="'local' is UNSAFE: no isolation.")
+@click.option("--isolation", type=click.Choice(["auto", "judge", "in-process"]), default="auto",
+              envvar="CODEREFL_SANDBOX_ISOLATION", show_default=True,
+              help="judge: tests and program in separate processes, plain data between them (a verdict the "
+                   "program cannot forge); in-process: one process, for tests that need the program's objects; "
+                   "auto: judge when the tests carry '# coderefl: plain-values'.")
 @click.option("--json", "as_json", is_flag=True, envvar="CODEREFL_SANDBOX_JSON", help="Print one JSON object (ExecutionResult).")
 def run_cmd(solution: str, tests_path: str | None, timeout: float | None, memory: int | None, pids: int | None,
-            cpus: float | None, backend: str, as_json: bool) -> None:
+            cpus: float | None, backend: str, isolation: str, as_json: bool) -> None:
     """Run SOLUTION (then its tests) in the sandbox. Exit 0 iff the verdict is passed."""
     program = _read(solution, "solution")
     tests = _read(tests_path, "tests") if tests_path else None
+    if tests is not None:
+        tests = with_isolation(tests, isolation)
     values = {k: v for k, v in {"timeout_s": timeout, "memory_mb": memory, "pids": pids, "cpus": cpus}.items() if v is not None}
     try:
         limits = Limits(**values)
@@ -76,6 +83,9 @@ def run_cmd(solution: str, tests_path: str | None, timeout: float | None, memory
 def _print_result(result: ExecutionResult) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from coderefl.cli.render import safe_text
 
     console = Console()
     colour = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "yellow", "skipped": "dim"}
@@ -85,14 +95,25 @@ def _print_result(result: ExecutionResult) -> None:
         table.add_column("status")
         table.add_column("message", overflow="fold")
         for t in result.tests:
-            table.add_row(t.name, f"[{colour.get(t.status, 'white')}]{t.status}[/]", t.message)
+            table.add_row(safe_text(t.name), Text(t.status, style=colour.get(t.status, "white")), safe_text(t.message))
         console.print(table)
     for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
         if text.strip():
             console.rule(name)
-            console.print(text.rstrip(), markup=False, highlight=False)
+            console.print(safe_text(text.rstrip()), highlight=False)
     trunc = " (output truncated)" if result.truncated else ""
     console.print(f"[bold {colour[result.status]}]{result.status}[/] in {result.duration_s:.3f}s{trunc}")
+
+
+def with_isolation(tests: str, isolation: str) -> str:
+    """The tests file asking for ``isolation`` (the runner reads the plain-values line)."""
+    from coderefl.execution.jobs import PLAIN_VALUES_PRAGMA, wants_judge, with_plain_values
+
+    if isolation == "judge" and not wants_judge(tests):
+        return with_plain_values(tests)
+    if isolation == "in-process":
+        return "\n".join("" if line.strip() == PLAIN_VALUES_PRAGMA else line for line in tests.split("\n"))
+    return tests
 
 
 @sandbox.command("build")
@@ -126,6 +147,9 @@ def doctor_cmd(backend: str) -> None:
     """Check the daemon, the image and that every limit is really enforced."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from coderefl.cli.render import safe_text
 
     from coderefl.execution.doctor import run_checks
 

@@ -24,6 +24,7 @@ from coderefl.atomic import atomic_write_text
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
 from coderefl.model.client import build_model
+from coderefl.execution.jobs import wants_judge
 from coderefl.records import Trajectory
 from coderefl.run.progress import retry_line
 from coderefl.spec import problem_from_spec, split_tests
@@ -87,7 +88,11 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
     """Solve one problem: PROMPT, --file SPEC, or '-' for stdin."""
     model_config = resolve_model_config(**pop_model_flags(kwargs))
     agent_config = agent_config_from(kwargs, temperature=model_config.temperature)
-    user_tests = split_tests(_read(tests_file, "tests file")) if tests_file else []
+    user_text = _read(tests_file, "tests file") if tests_file else ""
+    user_tests = split_tests(user_text) if tests_file else []
+    if user_tests and not wants_judge(user_text):
+        # your tests may use the program's objects: in-process (docs/sandbox.md, isolation modes)
+        agent_config = agent_config.model_copy(update={"isolation": "in-process"})
     problem = problem_from_spec(_spec_text(prompt, spec_file), entry=entry, tests=user_tests)
 
     if local:  # fail fast on a strategy a base model cannot drive, before starting a server

@@ -16,7 +16,22 @@ from typing import Any
 from coderefl.errors import BadInput
 from coderefl.records import ExecutionResult, Limits, TestOutcome
 
-_RESULT_FIELDS = ("status", "tests", "stdout", "stderr", "truncated", "duration_s", "exit_code")
+#: the tests-file line that selects judge mode (sandbox/coderefl_runner/plan.py): the tests and the
+#: program run in separate processes and only plain data crosses (docs/sandbox.md, isolation modes)
+PLAIN_VALUES_PRAGMA = "# coderefl: plain-values"
+
+
+def with_plain_values(test_code: str) -> str:
+    """``test_code`` with the plain-values line first (judge mode)."""
+    return f"{PLAIN_VALUES_PRAGMA}\n{test_code}"
+
+
+def wants_judge(test_code: str) -> bool:
+    """Whether a tests file carries the plain-values line (alone on a line)."""
+    return any(line.strip() == PLAIN_VALUES_PRAGMA for line in test_code.splitlines())
+
+
+_RESULT_FIELDS = ("status", "tests", "stdout", "stderr", "truncated", "duration_s", "exit_code", "isolation")
 
 
 def make_job(

@@ -15,6 +15,7 @@ Mapping to our records:
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from coderefl.errors import BadInput
@@ -22,15 +23,36 @@ from coderefl.problems._common import with_plain_values
 from coderefl.records import BenchmarkTask, HiddenTests, Problem
 
 
-def humaneval_test_code(test: str, entry_point: str) -> str:
-    """The dataset's ``check`` plus a test that calls it on the entry point,
-    taken from the ``solution`` module by name (HumanEval/121's entry point is
-    itself called ``solution``, which a bare name would confuse with the module)."""
+def humaneval_test_code(test: str, entry_point: str, prompt: str = "") -> str:
+    """The prompt's own helpers, the dataset's ``check`` and a test that calls it
+    on the entry point, taken from the ``solution`` module by name (HumanEval/121's
+    entry point is itself called ``solution``, which a bare name would confuse
+    with the module). The helpers (HumanEval/32's ``poly``, /38's
+    ``encode_cyclic``) are trusted problem code the checks call: defined here,
+    they run in the judge, and a program's copy of them never sways a verdict."""
+    helpers = prompt_helpers(prompt, entry_point)
     return with_plain_values(
-        f"{test.rstrip()}\n\n\ndef test_check():\n"
+        f"{helpers}{test.rstrip()}\n\n\ndef test_check():\n"
         f"    from solution import {entry_point} as candidate\n"
         f"    check(candidate)\n"
     )
+
+
+def prompt_helpers(prompt: str, entry_point: str) -> str:
+    """The prompt's top-level code but the entry point's stub (imports, helper
+    functions), as source; empty when the prompt is not Python."""
+    try:
+        tree = ast.parse(prompt)
+    except (SyntaxError, ValueError):
+        return ""
+    lines = prompt.splitlines(keepends=True)
+    kept = [
+        "".join(lines[node.lineno - 1 - len(getattr(node, "decorator_list", [])) : node.end_lineno])
+        for node in tree.body
+        if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry_point)
+        and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+    ]
+    return "".join(part if part.endswith("\n") else part + "\n" for part in kept) + ("\n" if kept else "")
 
 
 def load_humaneval(problems_file: str | Path | None = None) -> list[BenchmarkTask]:
@@ -55,7 +77,7 @@ def load_humaneval(problems_file: str | Path | None = None) -> list[BenchmarkTas
                 source="humaneval",
             )
             hidden = HiddenTests(
-                test_code=humaneval_test_code(rec["test"], rec["entry_point"]),
+                test_code=humaneval_test_code(rec["test"], rec["entry_point"], rec["prompt"]),
                 canonical_solution=rec["prompt"] + rec["canonical_solution"],
             )
         except KeyError as err:

@@ -164,7 +164,9 @@ def mbpp_task(rec: dict[str, Any]) -> BenchmarkTask:
         source="mbpp",
     )
     hidden = HiddenTests(
-        test_code=with_plain_values(asserts_as_test_functions(rec["test_list"], header=imports)),
+        # the entry point by explicit import: judge mode gives the tests no program name that shadows a builtin
+        test_code=with_plain_values(asserts_as_test_functions(
+            rec["test_list"], header=f"{imports}\nfrom solution import {entry_point}".strip())),
         canonical_solution=rec["code"],
     )
     return BenchmarkTask(problem=problem, hidden=hidden)

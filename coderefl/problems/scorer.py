@@ -42,6 +42,7 @@ class Scorer:
         update = {
             "completion": completion_for(task, record.final_code),
             "hidden_status": result.status,
+            "hidden_isolation": result.isolation,
             "hidden_passed": result.passed,
             "hidden_evals": self.per_sample[(task.problem.task_id, record.sample)],
         }

@@ -18,6 +18,7 @@ from coderefl.code.extract import Extraction, completion_to_module, extract_code
 from coderefl.errors import BudgetExceeded
 from coderefl.learn.lessons import with_lessons
 from coderefl.execution.base import Sandbox
+from coderefl.execution.jobs import with_plain_values
 from coderefl.model.base import ChatModel
 from coderefl.records import (
     ChatMessage,
@@ -200,7 +201,10 @@ class Episode:
         and keep the best candidate by tests passed."""
         self.check_budget()
         t = time.monotonic()
-        result = await self.sandbox.run(code, join_tests(tests) if tests else None, self.config.limits)
+        tests_file = join_tests(tests) if tests else None
+        if tests_file is not None and self.config.isolation == "judge":
+            tests_file = with_plain_values(tests_file)
+        result = await self.sandbox.run(code, tests_file, self.config.limits)
         self._step(
             "execute",
             iteration,

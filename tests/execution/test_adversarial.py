@@ -167,8 +167,10 @@ def test_no_state_leaks_between_executions(docker_ready):
         probe = (
             "import os, builtins\n"
             "def cid():\n    return open('/proc/self/cgroup').read()\n"
-            "def others():\n    me = os.getpid()\n"
-            "    return [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, me)]\n"
+            "def others():\n    me = os.getpid()\n"  # the runner's zygote (pid 1's fork) is the one other process
+            "    runner = open('/proc/1/cmdline', 'rb').read()\n"
+            "    return [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, me)\n"
+            "            and open(f'/proc/{p}/cmdline', 'rb').read() != runner]\n"
         )
         second = sb.run_sync(
             probe,

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KEYS = {"status", "tests", "stdout", "stderr", "truncated", "duration_s", "exit_code"}
+KEYS = {"status", "tests", "stdout", "stderr", "truncated", "duration_s", "exit_code", "isolation"}
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -44,7 +44,9 @@ def test_run_json_contract_and_exit_codes(docker_ready, files):
     ok = cli("sandbox", "run", str(sol), "--tests", str(good), "--json")
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
-    assert set(data) == KEYS and data["status"] == "passed"
+    assert set(data) == KEYS and data["status"] == "passed" and data["isolation"] == "in-process"
+    judged = cli("sandbox", "run", str(sol), "--tests", str(good), "--json", "--isolation", "judge")
+    assert json.loads(judged.stdout)["isolation"] == "judge" and json.loads(judged.stdout)["status"] == "passed"
     no = cli("sandbox", "run", str(sol), "--tests", str(bad), "--json", "--timeout", "5", "--memory", "256")
     assert no.returncode == 1
     data = json.loads(no.stdout)

@@ -1,5 +1,6 @@
-"""The plain-value guard of the hidden tests: a solution cannot forge a
-verdict with a returned object whose comparison, truth or arithmetic lies.
+"""Judge mode for the hidden tests: a solution cannot forge a verdict with a
+returned object whose comparison, truth or arithmetic lies, because only plain
+data crosses from its process to the judge's.
 
 Through the local backend, which runs the very runner the containers run;
 the HumanEval and MBPP loaders put the pragma in every hidden tests file."""
@@ -84,16 +85,19 @@ def test_the_pragma_is_the_runners():
 
 
 def test_without_the_guard_a_forger_passes():
-    """Why the guard exists: in the tested process, a lying __eq__ wins."""
-    assert run(FORGERS["eq_always_true"], TESTS).passed
+    """Why judge mode exists: in the tested process, a lying __eq__ wins."""
+    result = run(FORGERS["eq_always_true"], TESTS)
+    assert result.passed and result.isolation == "in-process"
 
 
 @pytest.mark.parametrize("name", sorted(FORGERS))
 def test_forgers_are_refused(name):
     result = run(FORGERS[name], with_plain_values(TESTS))
+    assert result.isolation == "judge"
     assert not result.passed
-    assert {t.status for t in result.tests} == {"error"}, result.tests
-    assert all("accept only plain values" in t.message for t in result.tests), [t.message for t in result.tests]
+    assert all(t.status in ("failed", "error") for t in result.tests), result.tests
+    for t in result.tests:  # an object is named as such; anything else arrived as the plain value it is
+        assert "only plain data can be compared" in t.message or " returned " in t.message, t.message
 
 
 def test_plain_values_pass_and_recursion_keeps_its_depth():
@@ -116,10 +120,11 @@ def test_plain_values_pass_and_recursion_keeps_its_depth():
     assert result.passed, [t.message for t in result.tests]
 
 
-def test_a_cycle_is_walked_once():
+def test_a_cycle_is_a_clear_failure_not_a_hang():
     program = "def f():\n    a = []\n    a.append(a)\n    return a\n"
     result = run(program, with_plain_values("def test_cycle():\n    r = f()\n    assert r[0] is r\n"))
-    assert result.passed, [t.message for t in result.tests]
+    assert [t.status for t in result.tests] == ["error"]
+    assert "cannot be compared: the value is too large or too deeply nested" in result.tests[0].message
 
 
 def test_hidden_tests_of_the_benchmarks_carry_the_guard():
@@ -161,7 +166,7 @@ def test_stdlib_values_the_solution_cannot_change_are_accepted():
     assert result.passed, [t.message for t in result.tests]
 
 
-def test_a_patched_stdlib_class_is_refused():
+def test_a_patched_stdlib_class_cannot_sway_the_judge():
     program = (
         "import collections\n"
         "collections.Counter.__eq__ = lambda self, other: True\n"
@@ -169,8 +174,8 @@ def test_a_patched_stdlib_class_is_refused():
     )
     result = run(program, with_plain_values("def test_c():\n    assert counts('a') == collections.Counter('zz')\n"
                                             "import collections\n"))
-    assert not result.passed
-    assert "Counter (its class was changed)" in result.tests[-1].message
+    assert not result.passed  # the patch lives in the program's process; the judge compares with its own Counter
+    assert "counts('a') returned Counter({'a': 1}), expected Counter({'z': 2})" in result.tests[-1].message
 
 
 def test_what_a_call_patches_is_undone_before_the_test_goes_on():

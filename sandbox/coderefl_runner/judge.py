@@ -1,0 +1,264 @@
+"""The judge: the trusted side of judge mode.
+
+It holds the tests, the expected values, the failure messages and the report
+channel, and it never imports or runs the program. The tests see the program
+through proxies: calling one sends the arguments to the candidate process as
+plain data and decodes the answer into the judge's own objects, so the only
+thing a program can influence is which values its functions return.
+
+Names the tests take from the program:
+
+* functions -> proxies; classes -> proxies whose instances stay in the
+  candidate (:class:`codec.Ref`, usable only as arguments back to it);
+* plain-data constants -> decoded copies; modules -> the judge's own import of
+  the same module; library value classes (Counter, Fraction...) -> the judge's own;
+* names that shadow a builtin (``abs``, ``set``) are not given to the tests as
+  globals: a test that wants the program's function of that name imports it
+  (``from solution import max``);
+* helpers the problem itself defines (HumanEval/32's ``poly``) are trusted
+  problem code: the hidden tests file defines them (see coderefl/problems), so
+  a program's own copy never stands in for them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import os
+import sys
+import types
+
+from coderefl_runner import codec, proc
+from coderefl_runner.harness import start
+from coderefl_runner.wire import Closed, recv_msg, send_msg
+
+DIED = "the program's process died during the call"
+_NOT_MAPPED = {"StopIteration", "StopAsyncIteration", "GeneratorExit", "SystemExit", "KeyboardInterrupt",
+               "BaseExceptionGroup", "BaseException"}
+
+
+class ProgramError(Exception):
+    """An exception the program raised that has no builtin equivalent."""
+
+
+class ProgramDied(Exception):
+    """The candidate process ended (exit, crash, memory limit) during a call."""
+
+
+def main(params: dict, fds: list[int]) -> None:
+    out_w, err_w, report_w, job_r, to_cand, from_cand = fds
+    proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.REPORT_FD: report_w, proc.JOB_FD: job_r,
+                   proc.TO_CANDIDATE_FD: to_cand, proc.FROM_CANDIDATE_FD: from_cand})
+    # "/" is read-only in the container and nothing of the job's is on the judge's sys.path
+    proc.confine(params, cwd="/" if params.get("pid1") else params["judge_dir"], path_first=None, dumpable=0)
+    try:
+        job = json.loads(recv_msg(proc.JOB_FD, 64 * 1024 * 1024))
+        run(job)
+    except BaseException:
+        proc.report_crash("judge")
+        os._exit(70)
+    proc.flush_std()
+    os._exit(0)
+
+
+def run(job: dict) -> None:
+    harness = start(job["tests"], job["nonce"])
+    if harness is None:
+        return
+    link = Link(proc.TO_CANDIDATE_FD, proc.FROM_CANDIDATE_FD)
+    try:
+        head = link.receive()
+    except (Closed, codec.CodecError) as err:
+        harness.send("import", 0, "error", "the program's process ended while being imported (%s)" % err)
+        harness.send("done", 0, "passed", "")
+        return
+    if head.get("import") != "passed" or type(head.get("names")) is not dict:
+        harness.send("import", 0, "error", str(head.get("message") or "the program could not be imported")[:2000])
+        harness.send("done", 0, "passed", "")
+        return
+    ns = namespace(link, head["names"])
+    harness.send("import", 0, "passed", "")
+    harness.run(ns)
+    proc.flush_std()
+    harness.send("done", 0, "passed", "")
+
+
+def namespace(link: "Link", manifest: dict) -> dict:
+    """The tests' globals: the program's names as proxies and copies."""
+    module = types.ModuleType("solution")
+    module.__file__ = "solution.py"
+    for name, desc in manifest.items():
+        value = _from_manifest(link, str(name), desc)
+        if value is not _SKIP:
+            module.__dict__[name] = value
+    sys.modules["solution"] = module
+    ns: dict = {}
+    if "solution" not in module.__dict__:
+        ns["solution"] = module
+    for name, value in module.__dict__.items():
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        if name in builtins.__dict__:
+            continue  # a program's ``abs`` or ``set`` never stands in for the builtin (import it by name to use it)
+        ns[name] = value
+    ns.update({"__name__": "tests", "__file__": "tests.py", "__builtins__": builtins})
+    return ns
+
+
+_SKIP = object()
+
+
+def _from_manifest(link: "Link", name: str, desc):
+    if type(desc) is not list or not desc:
+        return _SKIP
+    kind = desc[0]
+    if kind == "function":
+        return link.proxy(name, constructor=False)
+    if kind == "class":
+        return link.proxy(name, constructor=True)
+    if kind == "value" and len(desc) == 2:
+        try:
+            return codec.decode(desc[1])
+        except codec.CodecError:
+            return _SKIP
+    if kind == "module" and len(desc) == 2 and type(desc[1]) is str and name == desc[1].rsplit(".", 1)[-1]:
+        try:
+            return importlib.import_module(desc[1])
+        except BaseException:
+            return _SKIP
+    if kind == "library" and len(desc) == 2 and type(desc[1]) is str:
+        from coderefl_runner.candidate import VALUE_CLASSES
+
+        if desc[1] in VALUE_CLASSES:
+            mod, _, cls = desc[1].rpartition(".")
+            return getattr(importlib.import_module(mod), cls)
+    return _SKIP
+
+
+class Link:
+    """The judge's end of the pipe pair to the candidate."""
+
+    def __init__(self, wfd: int, rfd: int) -> None:
+        self.wfd, self.rfd = wfd, rfd
+        self.dead: str | None = None
+        self.refs: dict[int, codec.Ref] = {}
+
+    def receive(self) -> dict:
+        answer = codec.loads(recv_msg(self.rfd, codec.MAX_MESSAGE_BYTES))
+        if type(answer) is not dict:
+            raise codec.CodecError("malformed answer")
+        return answer
+
+    def proxy(self, name: str, constructor: bool):
+        link = self
+
+        def call(*args, **kwargs):
+            return link.call(name, constructor, args, kwargs)
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+    def _tag(self, obj):
+        if type(obj) is codec.Ref:
+            return {"t": "ref", "v": obj.ref_id}
+        return None
+
+    def call(self, name: str, constructor: bool, args: tuple, kwargs: dict):
+        if self.dead:
+            raise ProgramDied(self.dead)
+        try:
+            request = {"f": name, "a": [codec.encode(a, self._tag) for a in args],
+                       "k": {str(k): codec.encode(v, self._tag) for k, v in kwargs.items()}}
+        except codec.Unsupported as err:
+            raise TypeError("judge mode passes only plain data to the program; %s() was given a %s "
+                            "(run such tests in-process)" % (name, err.type_name)) from None
+        try:
+            send_msg(self.wfd, codec.dumps(request))
+            answer = self.receive()
+        except (Closed, OSError):
+            self.dead = DIED
+            raise ProgramDied(DIED) from None
+        except codec.CodecError as err:
+            raise TypeError("%s() sent an answer the judge cannot read: %s" % (name, err)) from None
+        if "raise" in answer:
+            raise _exception(answer["raise"])
+        if "ref" in answer:
+            if not constructor or type(answer["ref"]) is not int:
+                raise TypeError("%s() returned an object of the program's own; only plain data can be compared" % name)
+            ref = self.refs.get(answer["ref"])
+            if ref is None:
+                ref = self.refs[answer["ref"]] = codec.Ref(answer["ref"], str(answer.get("n", "object"))[:80])
+            return ref
+        if "bad" in answer:
+            raise TypeError("%s() returned an object of type %s; only plain data can be compared"
+                            % (name, str(answer["bad"])[:200]))
+        if "unreadable" in answer:
+            raise TypeError("%s() returned a value that cannot be compared: %s" % (name, str(answer["unreadable"])[:200]))
+        if "v" not in answer:
+            raise TypeError("%s() sent a malformed answer" % name)
+        try:
+            value = codec.decode(answer["v"], self._resolve)
+            for index, tree in answer.get("m") or []:
+                if type(index) is int and 0 <= index < len(args):
+                    copy_back(args[index], codec.decode(tree, self._resolve))
+        except (codec.CodecError, ValueError, TypeError) as err:
+            raise TypeError("%s() returned a value the judge cannot read: %s" % (name, err)) from None
+        return value
+
+    def _resolve(self, tree: dict):
+        ref = self.refs.get(tree.get("v"))  # only references this judge was handed by a constructor
+        if ref is None:
+            raise codec.CodecError("a reference the judge never received")
+        return ref
+
+
+def copy_back(original, new) -> None:
+    """Make an argument the program changed look changed to the tests: same
+    object, new content (nested lists and dicts of the same shape keep their identity)."""
+    if type(original) is list and type(new) is list:
+        if len(original) == len(new):
+            for i, (a, b) in enumerate(zip(original, new)):
+                if type(a) in (list, dict, set) and type(a) is type(b):
+                    copy_back(a, b)
+                else:
+                    original[i] = b
+        else:
+            original[:] = new
+    elif isinstance(original, dict) and isinstance(new, dict):
+        original.clear()
+        original.update(new)
+    elif type(original) is set and isinstance(new, (set, frozenset)):
+        original.clear()
+        original.update(new)
+    elif type(original) is bytearray and isinstance(new, (bytes, bytearray)):
+        original[:] = new
+    elif isinstance(original, codec.collections.deque) and isinstance(new, codec.collections.deque):
+        original.clear()
+        original.extend(new)
+
+
+def _exception(record) -> BaseException:
+    if type(record) is not dict:
+        return ProgramError("the program raised an exception the judge cannot read")
+    name = str(record.get("type", "Exception"))[:100]
+    builtin = str(record.get("builtin", "Exception"))
+    msg = str(record.get("msg", ""))[:2000]
+    if name == "SystemExit":
+        err: BaseException = ProgramError("the program called sys.exit(%s)" % msg)
+    elif name in ("StopIteration", "StopAsyncIteration"):
+        err = RuntimeError("the program raised %s" % name)  # it must not end the tests' loops early
+    else:
+        cls = getattr(builtins, builtin, None)
+        if (not isinstance(cls, type) or not issubclass(cls, Exception) or builtin in _NOT_MAPPED
+                or issubclass(cls, (StopIteration, StopAsyncIteration))):
+            cls = ProgramError
+        try:
+            err = cls(msg) if cls is not ProgramError or name == builtin else ProgramError("%s: %s" % (name, msg))
+        except BaseException:
+            err = ProgramError("%s: %s" % (name, msg))
+    place = str(record.get("where", ""))[:400]
+    if type(err) is not ProgramError and name != type(err).__name__:
+        place = ("raised as %s; %s" % (name, place)).rstrip("; ")
+    err.coderefl_where = place  # type: ignore[attr-defined]
+    return err

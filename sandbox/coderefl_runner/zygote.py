@@ -1,0 +1,170 @@
+"""The zygote: where every job process is forked from.
+
+The server forks it once, before it reads any job (or, after a job left
+processes behind, starts it as a fresh interpreter), so it never holds a
+job's tests, program or answer. Per spawn request (a role, small parameters
+and the fds the new process owns, passed over a Unix socket) it forks twice so
+the new process is re-parented to the server, which can then wait for it and
+read its exit status like any child. The job's data reaches the new process
+directly from the server, never through here.
+
+Its own state is watched from outside (:meth:`Zygote.intact`): a job that
+stops it, renices it or lowers its limits gets it replaced, not reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+from coderefl_runner import proc
+
+_CATCHABLE = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+
+
+class ZygoteBroken(Exception):
+    """The zygote did not answer a spawn request."""
+
+
+def _roles():
+    from coderefl_runner import candidate, inprocess, judge
+
+    return {"judge": judge.main, "candidate": candidate.main, "harness": inprocess.main}
+
+
+def loop(sock: socket.socket) -> None:
+    """The zygote's life: answer spawn requests until the server goes away."""
+    proc.set_dumpable(0)
+    for sig in _CATCHABLE:
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (OSError, ValueError):
+            pass
+    keep = sock.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    roles = _roles()
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 16)
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)
+        try:
+            request = json.loads(msg)
+            role = roles[request["role"]]
+        except (ValueError, KeyError, TypeError):
+            for fd in fds:
+                os.close(fd)
+            sock.sendall(b'{"pid": 0}')
+            continue
+        sock.sendall(json.dumps({"pid": _spawn(sock, role, request.get("params") or {}, fds)}).encode())
+
+
+def _spawn(sock: socket.socket, role, params: dict, fds: list[int]) -> int:
+    r, w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(r)
+            pid = os.fork()
+            if pid == 0:
+                os.close(w)
+                sock.close()
+                for sig in _CATCHABLE:
+                    try:
+                        signal.signal(sig, signal.SIG_DFL)
+                    except (OSError, ValueError):
+                        pass
+                role(params, fds)
+                os._exit(0)
+            os.write(w, b"%d" % pid)
+        finally:
+            os._exit(0)
+    os.close(w)
+    for fd in fds:
+        os.close(fd)
+    data = os.read(r, 32)
+    os.close(r)
+    os.waitpid(middle, 0)  # once it is reaped, the new process belongs to the server
+    try:
+        return int(data)
+    except ValueError:
+        return 0
+
+
+class Zygote:
+    """The server's handle on its zygote."""
+
+    def __init__(self, fresh: bool = False) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if fresh:  # a new interpreter: nothing of the server's memory comes along
+            child.set_inheritable(True)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.execv(sys.executable, [sys.executable, "-I", os.path.join(proc.RUNNER_DIR, "runner.py"),
+                                              "zygote", str(child.fileno())])
+                finally:
+                    os._exit(127)
+        else:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    parent.close()
+                    loop(child)
+                finally:
+                    os._exit(0)
+        child.close()
+        self.sock, self.pid = parent, pid
+        self.sock.settimeout(10.0)
+        self._baseline = None
+
+    def spawn(self, role: str, params: dict, fds: list[int]) -> int:
+        try:
+            socket.send_fds(self.sock, [json.dumps({"role": role, "params": params}).encode()], fds)
+            pid = int(json.loads(self.sock.recv(256)).get("pid", 0))
+        except (OSError, ValueError, AttributeError) as err:
+            raise ZygoteBroken(f"the zygote did not answer: {err}") from None
+        if pid <= 0:
+            raise ZygoteBroken("the zygote could not start the process")
+        if self._baseline is None:
+            self._baseline = self._state()
+        return pid
+
+    def _state(self):
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{self.pid}/limits", "rb") as fh:
+                limits = fh.read()
+            with open(f"/proc/{self.pid}/status", "rb") as fh:
+                cpus = [line for line in fh.read().splitlines() if line.startswith(b"Cpus_allowed:")]
+        except (OSError, IndexError):
+            return None
+        return fields[0], fields[16], limits, cpus  # state, nice, limits, CPU affinity
+
+    def intact(self) -> bool:
+        """Alive, running or sleeping (not stopped), with the priority, limits and CPUs it started with."""
+        now = self._state()
+        if now is None or now[0] not in (b"R", b"S"):
+            return False
+        return self._baseline is None or now[1:] == self._baseline[1:]
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
