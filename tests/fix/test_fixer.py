@@ -211,6 +211,8 @@ def test_decorators_docstrings_and_tabs_survive_a_repair(fix_sandbox, model_fact
     assert (root / "pkg/calc.py").read_text() == DECORATED.replace("\t\treturn x + x + 1", "\t\treturn 2 * x").replace(
         "    return fib(n - 1) + fib(n - 2)\n", "    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n"
     )
+    double = next(t for t in report.trajectories if t.task_id == "pkg/calc.py::Calc.double")
+    assert double.steps[0].note.startswith("the reply changed the decorators or the signature; the original ones were kept")
 
 
 def test_coverage_through_a_conftest_fixture(fix_sandbox, model_factory, openai_server, tmp_path):
