@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from coderefl.execution.base import Sandbox
-from coderefl.problems._common import tests_file_from_snippets
+from coderefl.problems._common import tests_file_from_snippets, with_plain_values
 from coderefl.problems.samples import completion_for, program_for
 from coderefl.records import BenchmarkTask, ExecutionResult, Limits, RunRecord
 
@@ -60,8 +60,8 @@ async def score_generated_tests(
     there is no canonical solution or no test. ``False`` means the tests are
     wrong (they reject a correct program)."""
     canonical = task.hidden.canonical_solution
-    tests_file = tests_file_from_snippets(tests)
+    tests_file = tests_file_from_snippets(tests)  # in judge mode, as the agent ran them
     if canonical is None or not tests_file.strip():
         return None
-    result = await sandbox.run(program_for(task, canonical), tests_file, limits)
+    result = await sandbox.run(program_for(task, canonical), with_plain_values(tests_file), limits)
     return result.passed

@@ -247,8 +247,10 @@ class Scheduler:
             record.hidden_evals = self.scorer.per_sample[(item.task_id, item.sample)]
             record.hidden_status = result.status
             record.hidden_passed = result.passed
+            record.hidden_isolation = result.isolation
             extra["hidden"] = {
                 "status": result.status, "failing": [t.name for t in result.failing][:20], "duration_s": result.duration_s,
+                "isolation": result.isolation,
             }
             if check:
                 record.canonical_vs_generated = checked[0]

