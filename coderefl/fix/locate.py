@@ -12,7 +12,6 @@ of its enclosing function, which is what gets repaired.
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -198,5 +197,13 @@ def find_function(code: str, name: str) -> str | None:
 
 
 def dedent_block(block: bytes) -> bytes:
-    """``textwrap.dedent`` on bytes that start at a line start."""
-    return textwrap.dedent(block.decode("utf-8")).encode("utf-8")
+    """A definition that starts at a line start, moved to column 0: its
+    first line's indentation is taken off every line that starts with it.
+    (Not ``textwrap.dedent``: a multi-line string's line at column 0 would
+    leave the whole block indented.)"""
+    text = block.decode("utf-8")
+    prefix = text[: len(text) - len(text.lstrip(" \t"))]
+    if not prefix:
+        return block
+    lines = text.split("\n")
+    return "\n".join(ln[len(prefix) :] if ln.startswith(prefix) else ln for ln in lines).encode("utf-8")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coderefl.fix.locate import functions
+from coderefl.fix.locate import find_function, functions
 from coderefl.fix.splice import SpliceError, keyed_functions, only_bodies_changed, reply_header_note, splice
 
 
@@ -193,3 +193,11 @@ def test_any_indentation_style_comes_out_in_the_files_own(file_unit, reply_unit,
     expected_body = "".join(f"{base}{file_unit * (1 + k)}if x > {k}:\n" for k in range(depth))
     expected_body += f"{base}{file_unit * (1 + depth)}return {depth}\n"
     assert new == f"{head}{base}@dec\n{base}def f(x):\n{expected_body}\n\nY = 1\n"
+
+
+def test_a_method_reply_with_a_string_at_column_0_is_found_and_spliced():
+    reply = "class S:\n    def text(self):\n        return '''a\nb'''\n"
+    func = find_function(reply, "text")
+    assert func == "def text(self):\n    return '''a\nb'''"
+    src = "class S:\n    def text(self):\n        return ''\n"
+    assert spliced(src, "S.text", func) == "class S:\n    def text(self):\n        return '''a\nb'''\n"
