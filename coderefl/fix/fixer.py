@@ -108,8 +108,10 @@ class FixReport:
 
 
 def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) -> tuple[list[str], str]:
-    """Functions (``file::qualname``) that may be the function under test,
-    best first, and how the first was found ("traceback", "call", "none").
+    """Functions (``file::qualname``, ``file::qualname#k`` for the k-th
+    further definition of that name, as a property's setter) that may be
+    the function under test, best first, and how the first was found
+    ("traceback", "call", "none").
 
     First the deepest traceback frame inside a staged source file (where it
     went wrong), then the staged functions the test calls, in call order."""
@@ -120,9 +122,10 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
     evidence = "none"
     for rel, line, _ in reversed(node.frames):
         if rel in sources and rel in files:
-            span = enclosing(functions(files[rel]), line)
+            spans = functions(files[rel])
+            span = enclosing(spans, line)
             if span is not None:
-                out.append(f"{rel}::{span.qualname}")
+                out.append(_key(rel, spans, span))
                 evidence = "traceback"
                 break
     data = files.get(node.file)
@@ -133,12 +136,13 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
     for rel in cov.sources_of(node.file) or cov.sources:
         if rel not in sources:
             continue
-        for s in functions(files[rel]):
+        spans = functions(files[rel])
+        for s in spans:
             # `f(...)`, `obj.m(...)` name f and m; `Cls(...)` points at Cls.__init__
             owner = s.qualname.rpartition(".")[0].rpartition(".")[2]
             hit = order.get(s.name, order.get(owner) if s.name == "__init__" else None)
             if hit is not None:
-                by_call.append((hit, f"{rel}::{s.qualname}"))
+                by_call.append((hit, _key(rel, spans, s)))
     named = _failure_names(node.message)
     for _, key in sorted(by_call, key=lambda p: (key_name(p[1]) not in named, p[0])):
         if key not in out:
@@ -179,9 +183,23 @@ def _error_summary(node: NodeResult, snapshot: Snapshot) -> str:
     return why
 
 
+def _key(rel: str, spans: list, span) -> str:
+    """``file::qualname``, with ``#k`` when ``span`` is the k-th further
+    definition of its qualified name in the file."""
+    k = [s.qualname for s in spans[: spans.index(span)]].count(span.qualname)
+    return f"{rel}::{span.qualname}" + (f"#{k}" if k else "")
+
+
+def split_key(key: str) -> tuple[str, str, int]:
+    """``file::Cls.meth#1`` -> (file, Cls.meth, 1)."""
+    rel, _, qual = key.partition("::")
+    qual, _, k = qual.partition("#")
+    return rel, qual, int(k or 0)
+
+
 def key_name(key: str) -> str:
     """``file::Cls.meth`` -> ``meth``."""
-    return key.rpartition("::")[2].rpartition(".")[2]
+    return split_key(key)[1].rpartition(".")[2]
 
 
 def _failure_names(message: str) -> set[str]:
@@ -387,9 +405,9 @@ class Fixer:
                 if not todo:
                     continue
                 key = todo[0]
-                rel, _, qual = key.partition("::")
+                rel, qual, k = split_key(key)
                 how = evidence if key == cands[0] else "call"
-                plan.setdefault(key, Target(rel, qual, evidence=how)).tests.append(node)
+                plan.setdefault(key, Target(rel, qual, evidence=how, occurrence=k)).tests.append(node)
             if not plan:
                 break
             if self._remaining(t0) <= 0:

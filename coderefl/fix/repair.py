@@ -54,10 +54,7 @@ class Target:
     qualname: str
     tests: list[NodeResult] = field(default_factory=list)
     evidence: str = "call"  # "traceback" or "call": how the function was located
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.file, self.qualname)
+    occurrence: int = 0  # which definition of ``qualname`` in the file (a property's setter is 1)
 
     @property
     def name(self) -> str:
@@ -183,7 +180,8 @@ class Repairer:
         far (file -> bytes), which every run here includes."""
         cfg = self.config
         data = overrides.get(target.file, self.snapshot.files[target.file])
-        span = next((s for s in functions(data) if s.qualname == target.qualname), None)
+        spans = [s for s in functions(data) if s.qualname == target.qualname]
+        span = spans[target.occurrence] if target.occurrence < len(spans) else None
         problem = Problem(task_id=f"{target.file}::{target.qualname}", prompt="", entry_point=target.name)
         ep = FixEpisode(self.agent, problem)
         try:

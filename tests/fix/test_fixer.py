@@ -262,3 +262,35 @@ def test_content_that_passed_is_not_run_again(fix_sandbox, model_factory, openai
     with pytest.raises(AssertionError, match="must not be started"):
         fix(root, no_sandbox, no_model, pass_cache=cache)
     assert fix(root, fix_sandbox, no_model, pass_cache=cache).status == "passed"  # ran, and passed
+
+
+def test_a_property_setter_is_repaired_not_its_getter(fix_sandbox, model_factory, openai_server, tmp_path):
+    module = '''class Temp:
+    def __init__(self):
+        self._c = 0
+
+    @property
+    def celsius(self):
+        return self._c
+
+    @celsius.setter
+    def celsius(self, value):
+        if value < -273.15:
+            raise ValueError("below absolute zero")
+        self._c = value / 0
+'''
+    tests = "from pkg.calc import Temp\n\n\ndef test_set():\n    t = Temp()\n    t.celsius = 20\n    assert t.celsius == 20\n"
+    openai_server.handler = rules((
+        "method `celsius`",
+        "```python\ndef celsius(self, value):\n    if value < -273.15:\n        raise ValueError('below absolute zero')\n"
+        "    self._c = value\n```",
+    ))
+    root = buggy_repo(tmp_path / "r", module=module, tests=tests)
+    report = fix(root, fix_sandbox, model_factory, reflection=False)
+    assert report.status == "fixed", report.problems
+    assert (root / "pkg/calc.py").read_text() == module.replace(
+        '''            raise ValueError("below absolute zero")\n        self._c = value / 0\n''',
+        '''            raise ValueError('below absolute zero')\n        self._c = value\n''',
+    )
+    asks = [a for a in user_messages(openai_server) if "method `celsius`" in a]
+    assert "def celsius(self, value):" in asks[0].split("```python")[1]  # the setter was shown, not the getter
