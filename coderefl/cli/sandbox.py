@@ -147,9 +147,6 @@ def doctor_cmd(backend: str) -> None:
     """Check the daemon, the image and that every limit is really enforced."""
     from rich.console import Console
     from rich.table import Table
-    from rich.text import Text
-
-    from coderefl.cli.render import safe_text
 
     from coderefl.execution.doctor import run_checks
 

@@ -217,14 +217,13 @@ def copy_back(original, new) -> None:
     """Make an argument the program changed look changed to the tests: same
     object, new content (nested lists and dicts of the same shape keep their identity)."""
     if type(original) is list and type(new) is list:
-        if len(original) == len(new):
-            for i, (a, b) in enumerate(zip(original, new)):
-                if type(a) in (list, dict, set) and type(a) is type(b):
-                    copy_back(a, b)
-                else:
-                    original[i] = b
-        else:
-            original[:] = new
+        for i, (a, b) in enumerate(zip(original, new)):
+            if type(a) in (list, dict, set) and type(a) is type(b):
+                copy_back(a, b)
+            else:
+                original[i] = b
+        del original[len(new):]
+        original.extend(new[len(original):])
     elif isinstance(original, dict) and isinstance(new, dict):
         original.clear()
         original.update(new)

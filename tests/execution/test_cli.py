@@ -119,3 +119,28 @@ def test_doctor_all_green(docker_ready):
 def test_prune_runs(docker_ready):
     r = cli("sandbox", "prune")
     assert r.returncode == 0 and r.stdout.startswith("removed ")
+
+
+def test_control_sequences_and_markup_from_a_program_never_reach_the_terminal(tmp_path):
+    """A message, a test name and the output of a program are shown, not obeyed."""
+    sol = tmp_path / "evil.py"
+    sol.write_text(
+        "import sys\nprint('\\x1b[2J\\x1b]0;owned\\x07[bold red]out[/]')\n"
+        "def f(x):\n    raise ValueError('\\x1b[31m\\x1b[1A[link=http://x]click[/link]\\r\\x9b')\n")
+    tests = tmp_path / "t.py"
+    tests.write_text("assert f(1) == '\\x1b[5m[blink]x[/blink]'\n")
+    r = cli("sandbox", "run", str(sol), "--tests", str(tests), "--backend", "local", env={"COLUMNS": "300"})
+    assert r.returncode == 1
+    for raw in ("\x1b", "\x07", "\r", "\x9b"):
+        assert raw not in r.stdout
+    assert "\\x1b[31m" in r.stdout and "[link=http://x]click[/link]" in r.stdout
+    assert "\\x1b[2J" in r.stdout and "[bold red]out[/]" in r.stdout
+
+
+def test_terminal_safe_escapes_every_control_character():
+    from coderefl.cli.render import terminal_safe
+
+    text = "".join(map(chr, range(0, 0xA0))) + "ok é ✓"
+    safe = terminal_safe(text)
+    assert all(c in "\n\t" or not (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0) for c in safe)
+    assert safe.endswith("ok é ✓") and "\\x1b" in safe and "\n" in safe and "\t" in safe

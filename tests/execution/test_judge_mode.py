@@ -1,0 +1,148 @@
+"""What tests can do in judge mode: the test forms, exceptions, mutated
+arguments, iterators, the program's own classes, and the feedback messages.
+
+Through the local backend, which runs the very runner the containers run."""
+
+from __future__ import annotations
+
+import pytest
+
+from coderefl.execution.jobs import with_plain_values
+from coderefl.execution.local import LocalSandbox
+from coderefl.records import Limits
+
+
+@pytest.fixture(scope="module")
+def sb():
+    return LocalSandbox(limits=Limits(timeout_s=20))
+
+
+def judged(sb, program: str, tests: str):
+    result = sb.run_sync(program, with_plain_values(tests))
+    assert result.isolation == "judge"
+    return result
+
+
+def outcomes(result) -> dict[str, tuple[str, str]]:
+    return {t.name: (t.status, t.message) for t in result.tests}
+
+
+def test_every_test_form_runs_and_feedback_shows_the_values(sb):
+    program = "def f(x):\n    return x * 2\n"
+    tests = (
+        "import pytest\nfrom hypothesis import given, strategies as st\n"
+        "assert f(2) == 4\n"
+        "assert f(3) == 7\n"
+        "def check(candidate):\n    assert candidate(5) == 11\n"
+        "check(f)\n"
+        "def test_plain():\n    assert f(1) == 2\n"
+        "@given(st.integers())\ndef test_property(x):\n    assert f(x) == x + x\n"
+        "@given(st.integers(min_value=1))\ndef test_bad_property(x):\n    assert f(x) == x\n"
+        "class TestK:\n    def test_m(self):\n        assert f(0) == 0\n"
+    )
+    got = outcomes(judged(sb, program, tests))
+    # (line 1 is the plain-values line)
+    assert got["line 4: assert f(2) == 4"] == ("passed", "")
+    assert got["line 5: assert f(3) == 7"] == ("failed", "f(3) returned 6, expected 7")
+    assert got["line 8: check(f)"][0] == "failed"
+    assert "candidate(5) returned 10, expected 11" in got["line 8: check(f)"][1]
+    assert got["test_plain"] == ("passed", "")
+    assert got["test_property"] == ("passed", "")
+    assert got["test_bad_property"][0] == "failed" and "Falsifying example" in got["test_bad_property"][1]
+    assert got["TestK::test_m"] == ("passed", "")
+
+
+def test_exceptions_cross_as_builtin_types(sb):
+    program = (
+        "class Invalid(ValueError):\n    pass\n"
+        "def f(x):\n"
+        "    if x < 0:\n        raise Invalid('negative')\n"
+        "    if x == 0:\n        raise ZeroDivisionError('zero')\n"
+        "    return {}[x]\n"
+        "def leave(x):\n    import sys\n    sys.exit(3)\n"
+    )
+    tests = (
+        "import pytest\n"
+        "def test_raises():\n    with pytest.raises(ValueError, match='negative'):\n        f(-1)\n"
+        "def test_except():\n    try:\n        f(0)\n    except ZeroDivisionError:\n        pass\n"
+        "    else:\n        assert False\n"
+        "def test_keyerror():\n    assert f(5) == 1\n"
+        "def test_exit():\n    assert leave(1) == 1\n"
+    )
+    got = outcomes(judged(sb, program, tests))
+    assert got["test_raises"] == ("passed", "")
+    assert got["test_except"] == ("passed", "")
+    status, message = got["test_keyerror"]
+    assert status == "error" and message.startswith("KeyError") and "solution.py line 8" in message
+    assert got["test_exit"][0] == "error" and "sys.exit(3)" in got["test_exit"][1]
+
+
+def test_mutated_arguments_are_copied_back(sb):
+    program = (
+        "def sort_in_place(xs):\n    xs.sort()\n"
+        "def fill(grid):\n    grid[0][0] = 9\n    grid.append([7])\n"
+        "def tag(d):\n    d['seen'] = True\n"
+    )
+    tests = (
+        "def test_all():\n"
+        "    xs = [3, 1, 2]\n    assert sort_in_place(xs) is None\n    assert xs == [1, 2, 3]\n"
+        "    row = [0]\n    grid = [row]\n    fill(grid)\n    assert grid == [[9], [7]] and row == [9]\n"
+        "    d = {}\n    tag(d)\n    assert d == {'seen': True}\n"
+    )
+    assert judged(sb, program, tests).passed
+
+
+def test_generators_the_programs_classes_and_constants(sb):
+    program = (
+        "import collections\n"
+        "LIMIT = 3\n"
+        "def gen(n):\n    yield from range(n)\n"
+        "class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
+        "def chain(pairs):\n    return sum(1 for p in pairs if p.a < p.b)\n"
+        "def leak():\n    return Pair(1, 2)\n"
+    )
+    tests = (
+        "def test_gen():\n    assert list(gen(LIMIT)) == [0, 1, 2]\n"
+        "def test_pairs():\n    assert chain([Pair(1, 5), Pair(6, 2)]) == 1\n"
+        "def test_leak():\n    assert leak()\n"
+        "def test_counter():\n    assert collections.Counter('aa') == {'a': 2}\n"
+    )
+    got = outcomes(judged(sb, program, tests))
+    assert got["test_gen"] == ("passed", "")
+    assert got["test_pairs"] == ("passed", "")
+    assert got["test_leak"][0] == "error" and "only plain data can be compared" in got["test_leak"][1]
+    assert got["test_counter"] == ("passed", "")
+
+
+def test_a_program_that_dies_mid_call_is_an_error_for_that_test_and_the_rest(sb):
+    program = "import os\ndef f(x):\n    if x == 2:\n        os._exit(0)\n    return x\n"
+    result = judged(sb, program, "assert f(1) == 1\nassert f(2) == 2\nassert f(3) == 3\n")
+    assert [t.status for t in result.tests] == ["passed", "error", "error"]
+    assert "died during the call" in result.tests[1].message
+
+
+def test_a_function_passed_to_the_program_is_refused_clearly(sb):
+    result = judged(sb, "def apply(fn, x):\n    return fn(x)\n", "assert apply(lambda v: v + 1, 1) == 2\n")
+    assert result.tests[0].status == "error"
+    assert "judge mode passes only plain data" in result.tests[0].message
+
+
+def test_an_import_error_is_reported_as_before(sb):
+    result = judged(sb, "def f(:\n", "assert f(1) == 1\n")
+    assert result.status == "error"
+    assert result.tests[0].name == "import solution" and "does not compile" in result.tests[0].message
+    result = judged(sb, "raise RuntimeError('boom')\n", "assert f(1) == 1\n")
+    assert "raised while being imported: RuntimeError: boom" in result.tests[0].message
+
+
+def test_the_problems_own_helpers_win_over_the_programs(sb):
+    """HumanEval/32: the check evaluates poly; a program redefining poly changes nothing."""
+    from coderefl.problems.registry import load_benchmark
+    from coderefl.problems.samples import program_for
+
+    task = load_benchmark("humaneval", limit=33)[32]
+    cheat = "def poly(xs, x):\n    return 0\ndef find_zero(xs):\n    return 0.0\n"
+    result = sb.run_sync(program_for(task, cheat), task.hidden.test_code)
+    assert result.isolation == "judge" and not result.passed
+    result = sb.run_sync(program_for(task, task.hidden.canonical_solution), task.hidden.test_code)
+    assert result.passed
