@@ -51,7 +51,8 @@ def main(params: dict, fds: list[int]) -> None:
     proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.REPORT_FD: report_w, proc.JOB_FD: job_r,
                    proc.TO_CANDIDATE_FD: to_cand, proc.FROM_CANDIDATE_FD: from_cand})
     # "/" is read-only in the container and nothing of the job's is on the judge's sys.path
-    proc.confine(params, cwd="/" if params.get("pid1") else params["judge_dir"], path_first=None, dumpable=0)
+    proc.confine(params, cwd="/" if params.get("pid1") else params["judge_dir"], path_first=None, dumpable=0,
+                 oom_score=900)  # the memory limit's victim is the program, not the judge
     try:
         job = json.loads(recv_msg(proc.JOB_FD, 64 * 1024 * 1024))
         run(job)

@@ -54,7 +54,7 @@ def take_fds(mapping: dict[int, int]) -> None:
     os.closerange(top + 1, 65536)
 
 
-def confine(params: dict, *, cwd: str, path_first: str | None, dumpable: int) -> None:
+def confine(params: dict, *, cwd: str, path_first: str | None, dumpable: int, oom_score: int = 1000) -> None:
     """Session, signals, priority, limits, environment and streams of a job process."""
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
@@ -67,7 +67,7 @@ def confine(params: dict, *, cwd: str, path_first: str | None, dumpable: int) ->
         pass
     try:
         with open("/proc/self/oom_score_adj", "w") as fh:  # die first on OOM, not the server
-            fh.write("1000")
+            fh.write(str(oom_score))
     except OSError:
         pass
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -87,10 +87,11 @@ class Server:
         run.wait(float(limits.get("timeout_s", 10.0)), int(limits.get("output_bytes", 64 * 1024)))
         clean = self._clean_up(run, jobdir)
         verdict, outcomes = decide_from_report(run.report, nonce, run.timed_out, run.exit_code(), run.overflow)
-        if run.candidate_died():
+        if run.candidate_died():  # say how: the judge only saw the pipe close
+            how = _how_it_ended(os.waitstatus_to_exitcode(run.candidate_code)).replace(" before the tests finished", "")
             for o in outcomes:
                 if DIED in o["message"]:
-                    o["message"] += " (%s)" % _how_it_ended(run.candidate_code).replace(" before the tests finished", "")
+                    o["message"] += " (%s)" % how
         res = _result(verdict, outcomes, t0, run.out, run.err, run.exit_code())
         res["duration_s"] = round(run.ran_for, 4)
         res["clean"] = clean

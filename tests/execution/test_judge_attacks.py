@@ -351,3 +351,17 @@ def test_a_pathologically_nested_tests_file_is_an_error(pool):
     r = pool.run_sync(CORRECT, with_plain_values(deep))
     assert r.status == "error"
     assert_healthy(pool)
+
+
+def test_loops_bombs_and_memory_in_judge_mode_are_verdicts(pool):
+    t0 = time.monotonic()
+    loop = pool.run_sync("def f(x):\n    while True:\n        pass\n", HIDDEN, Limits(timeout_s=2))
+    assert loop.status == "timeout" and time.monotonic() - t0 < 5
+    bomb = pool.run_sync("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+                         HIDDEN, Limits(timeout_s=2))
+    assert bomb.status == "timeout"
+    memory = pool.run_sync("def f(x):\n    b = bytearray(2 * 1024 ** 3)\n    b[::4096] = b'1' * len(b[::4096])\n    return 9\n",
+                           HIDDEN, Limits(timeout_s=10))
+    assert memory.status != "passed"
+    assert "died during the call" in memory.tests[0].message and "SIGKILL (memory limit?)" in memory.tests[0].message
+    assert_healthy(pool)
