@@ -7,7 +7,6 @@ layer's precedence (defaults < coderefl.toml < env < flags).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import sys
@@ -19,7 +18,7 @@ from rich.console import Console
 
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
 from coderefl.errors import BadInput, CoderelfError
-from coderefl.cli.signals import sigterm_as_interrupt
+from coderefl.cli.signals import run_interruptible
 from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 
 
@@ -131,7 +130,6 @@ def evaluate(**kw: object) -> None:
             raise BadInput(
                 f"--local serves a base model (completions only); use --strategy {' or '.join(completion_strategies())}"
             )
-    sigterm_as_interrupt()
     arms = [(settings, None)]
     if kw["compare_memory"]:
         if settings.memory is None:
@@ -164,7 +162,7 @@ def _run_arm(settings: Any, label: str | None, kw: dict[str, Any], *, title: str
     from coderefl.run.summary import summary_table
 
     try:
-        outcome = asyncio.run(
+        outcome = run_interruptible(
             run_evaluation(settings, progress=not kw["quiet"], progress_interval_s=float(kw["progress_interval"]))
         )
     except (KeyboardInterrupt, CoderelfError) as err:

@@ -9,7 +9,6 @@ when it does not, 2 on bad input.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from rich.console import Console
 
 from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 from coderefl.cli.render import step_line
-from coderefl.cli.signals import sigterm_as_interrupt
+from coderefl.cli.signals import run_interruptible
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
 from coderefl.atomic import atomic_write_text
 from coderefl.errors import BadInput
@@ -119,8 +118,7 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
         if not quiet:
             agent.observer = lambda step: err.print(step_line(step))
             err.print(f"[bold]solving[/bold] {problem.entry_point} with {strategy} ({endpoint.model})")
-        sigterm_as_interrupt()
-        traj = asyncio.run(_solve(agent, problem, user_tests))
+        traj = run_interruptible(_solve(agent, problem, user_tests))
 
     if out is not None:
         atomic_write_text(out, traj.final_code)

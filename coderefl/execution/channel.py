@@ -12,7 +12,11 @@ import json
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
+
+#: how often a waiting recv() asks whether it should stop (see AttachChannel.recv)
+POLL_S = 0.25
 
 
 class ChannelClosed(Exception):
@@ -39,8 +43,12 @@ class AttachChannel:
         except OSError as err:
             raise ChannelClosed(f"cannot write to the sandbox: {err}") from None
 
-    def recv(self, deadline: float) -> dict[str, Any]:
-        """The next answer, or ChannelTimeout at ``deadline`` (time.monotonic)."""
+    def recv(self, deadline: float, stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """The next answer, or ChannelTimeout at ``deadline`` (time.monotonic).
+        ``stop`` is asked every :data:`POLL_S` while waiting: when it says
+        True, ChannelClosed is raised (the pool closed under the run), so no
+        thread waits out a long deadline after an interrupt, even one whose
+        socket nobody shut down."""
         while True:
             if len(self._stdout) >= 4:
                 (size,) = struct.unpack(">I", self._stdout[:4])
@@ -51,19 +59,23 @@ class AttachChannel:
                         return json.loads(body)
                     except ValueError:
                         raise ChannelClosed("the sandbox answered garbage") from None
-            self._pump(deadline)
+            self._pump(deadline, stop)
 
-    def _pump(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ChannelTimeout()
-        self._sock.settimeout(remaining)
-        try:
-            chunk = self._sock.recv(262144)
-        except (socket.timeout, TimeoutError):
-            raise ChannelTimeout() from None
-        except OSError as err:
-            raise ChannelClosed(f"sandbox stream failed: {err}") from None
+    def _pump(self, deadline: float, stop: Callable[[], bool] | None) -> None:
+        while True:
+            if stop is not None and stop():
+                raise ChannelClosed("the sandbox was closed while waiting for an answer")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChannelTimeout()
+            self._sock.settimeout(min(remaining, POLL_S) if stop is not None else remaining)
+            try:
+                chunk = self._sock.recv(262144)
+                break
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError as err:
+                raise ChannelClosed(f"sandbox stream failed: {err}") from None
         if not chunk:
             raise ChannelClosed("the sandbox container's stream ended")
         self._frames += chunk
@@ -78,7 +90,17 @@ class AttachChannel:
             elif len(self.stderr) < 16384:
                 self.stderr += payload[: 16384 - len(self.stderr)]
 
+    def shutdown(self) -> None:
+        """Wake a thread blocked in :meth:`recv` (it sees the stream end).
+        ``close()`` from another thread does not: the blocked ``recv``
+        keeps its file descriptor and waits out its deadline."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # not connected any more
+
     def close(self) -> None:
+        self.shutdown()
         for obj in (self._sock, self._io):
             try:
                 obj.close()

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import queue
+import socket
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from coderefl.errors import SandboxUnavailable
 from coderefl.execution.base import Sandbox, register_backend
 from coderefl.execution.channel import AttachChannel, ChannelClosed, ChannelTimeout
-from coderefl.execution.hardening import container_kwargs, container_key
+from coderefl.execution.hardening import LABEL_OWNER_HOST, LABEL_OWNER_PID, container_kwargs, container_key
 from coderefl.execution.image import docker_client, ensure_image
 from coderefl.execution.jobs import error_result, make_job, to_result
 from coderefl.records import ExecutionResult, Limits
@@ -41,6 +43,60 @@ def _close_all_at_exit() -> None:
 
 
 atexit.register(_close_all_at_exit)
+
+
+def kill_now(timeout_s: float = 5.0) -> int:
+    """Remove every sandbox container this process started, at once, from
+    any thread (a second Ctrl-C): wake the runs waiting on them, then
+    force-remove them by their owner label, in parallel, waiting at most
+    ``timeout_s``. Returns how many were found."""
+    pools = list(_LIVE_POOLS)
+    clients = {id(p.client): p.client for p in pools if p.client is not None}
+    for pool in pools:
+        pool.closed = True
+        for sub in list(pool._pools.values()):
+            for c in list(sub.live):
+                c.channel.shutdown()
+    end = time.monotonic() + timeout_s
+    found = 0
+    while True:  # until none is left: a removal another thread started counts only once it is done
+        doomed = [c for client in clients.values() for c in _own_containers(client)]
+        found = max(found, len(doomed))
+        if not doomed or time.monotonic() >= end:
+            return found
+        threads = [threading.Thread(target=_force_remove, args=(c,), daemon=True) for c in doomed]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0.0, end - time.monotonic()))
+        time.sleep(0.1)
+
+
+def _own_containers(client: Any) -> list[Any]:
+    """This process's sandbox containers, by their owner labels."""
+    mine = [f"{LABEL_OWNER_PID}={os.getpid()}", f"{LABEL_OWNER_HOST}={socket.gethostname()}"]
+    try:
+        return client.containers.list(all=True, filters={"label": mine}, ignore_removed=True)
+    except Exception:
+        return []  # the engine is gone: nothing left to remove through it
+
+
+def _force_remove(container: Any, wait_s: float = 10.0) -> None:
+    """Remove ``container``; when another thread's removal is under way
+    (409), wait until it is done, so "removed" means gone."""
+    try:
+        container.remove(force=True)
+        return
+    except Exception as err:  # noqa: BLE001 - gone already, or being removed
+        if getattr(getattr(err, "response", None), "status_code", None) != 409:
+            return  # gone already; `coderefl sandbox prune` catches the rest
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        try:
+            container.reload()
+        except Exception:
+            return  # gone
+        time.sleep(0.05)
 
 
 def _prune_orphans() -> None:
@@ -71,19 +127,16 @@ class _Container:
             self.remove()
             raise
 
-    def request(self, job: dict[str, Any], deadline: float) -> dict[str, Any]:
+    def request(self, job: dict[str, Any], deadline: float, stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         self.uses += 1
         self.channel.send(job)
-        return self.channel.recv(deadline)
+        return self.channel.recv(deadline, stop)
 
     def remove(self) -> None:
         ch = getattr(self, "channel", None)
         if ch is not None:
             ch.close()
-        try:
-            self.container.remove(force=True)
-        except Exception:
-            pass  # already gone; `coderefl sandbox prune` catches the rest
+        _force_remove(self.container)
 
 
 class _SubPool:
@@ -98,6 +151,8 @@ class _SubPool:
         self.executor = ThreadPoolExecutor(size, thread_name_prefix="coderefl-sandbox")
         self.inflight = 0  # runs submitted and not finished (guarded by owner._lock)
         self.last_used = time.monotonic()
+        #: threads removing a retired container and starting its replacement (joined by close)
+        self.retiring: set[threading.Thread] = set()
 
     # -- container lifecycle ----------------------------------------------
     def _new(self) -> _Container:
@@ -147,20 +202,25 @@ class _SubPool:
                 self.pending += 1
 
         def work() -> None:
-            c.remove()
-            if not replace:
-                return
+            new = None
             try:
-                new = self._new()
+                c.remove()
+                if replace and not self.owner.closed:
+                    new = self._new()  # removes what it made if the pool closed meanwhile
             except BaseException:  # noqa: BLE001 - a later take() retries inline
                 new = None
             finally:
                 with self.lock:
-                    self.pending -= 1
+                    if replace:
+                        self.pending -= 1
+                    self.retiring.discard(threading.current_thread())
             if new is not None:
                 self.idle.put(new)
 
-        threading.Thread(target=work, daemon=True).start()
+        t = threading.Thread(target=work, daemon=True)
+        with self.lock:
+            self.retiring.add(t)
+        t.start()
 
     def _take(self) -> _Container:
         while True:
@@ -189,7 +249,7 @@ class _SubPool:
         # catches a container that stopped answering at all.
         deadline = started + limits.timeout_s + self.owner.grace_s
         try:
-            answer = c.request(job, deadline)
+            answer = c.request(job, deadline, stop=lambda: self.owner.closed)
         except ChannelTimeout:
             self._retire(c)
             return error_result(
@@ -215,15 +275,29 @@ class _SubPool:
         return to_result(answer)
 
     def close(self) -> None:
+        """Remove every container, busy ones included, and wait until they
+        are gone (no container outlives the pool). Runs blocked waiting for
+        an answer wake at once: their channel is shut down first."""
         self.executor.shutdown(wait=False, cancel_futures=True)
         with self.lock:
             doomed = list(self.live)
             self.live.clear()
+            retiring = list(self.retiring)
+        for c in doomed:
+            c.channel.shutdown()  # a worker in recv() sees the stream end now, not at its deadline
         threads = [threading.Thread(target=c.remove, daemon=True) for c in doomed]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join(timeout=30)
+        end = time.monotonic() + 30
+        for t in threads + retiring:
+            t.join(timeout=max(0.0, end - time.monotonic()))
+        while time.monotonic() < end:  # runs woken above retire their containers too: wait for those
+            with self.lock:
+                late = list(self.retiring)
+            if not late:
+                return
+            for t in late:
+                t.join(timeout=max(0.0, end - time.monotonic()))
 
 
 @register_backend("docker")
