@@ -213,6 +213,14 @@ class Harness:
     def run(self, ns: dict) -> None:
         """Run every step in order against ``ns``; one record per test, then ``done``."""
         profile_set = False
+        if "hypothesis" in self.src:  # before any @given runs: no example database, no deadline
+            try:
+                import hypothesis  # noqa: F401
+
+                hypothesis_profile()
+                profile_set = True
+            except ImportError:
+                pass
         for step, payload in self.compiled:
             kind = step["kind"]
             if kind == "setup":
