@@ -105,3 +105,25 @@ def test_a_staged_conftest_selects_the_tests_below_it(tmp_path):
     cov = covering_tests(root, ["tests/unit/conftest.py"])
     assert cov.sources == [] and cov.conftests == {"tests/unit/conftest.py": ["tests/unit/deep/test_b.py", "tests/unit/test_a.py"]}
     assert cov.all_tests() == ["tests/unit/deep/test_b.py", "tests/unit/test_a.py"]
+
+
+def test_the_coverage_summary_line(tmp_path):
+    from coderefl.fix.fixer import coverage_summary
+
+    root = make_repo(
+        tmp_path / "r",
+        {
+            "a.py": "def f():\n    return 1\n",
+            "b.py": "def g():\n    return 2\n",
+            "c.py": "def h():\n    return 3\n",
+            "test_a.py": "import a\n",
+            "test_ab.py": "import a, b\n",
+        },
+    )
+    assert coverage_summary(covering_tests(root, ["c.py"])) == "1 file, no test covers it: c.py"
+    assert coverage_summary(covering_tests(root, ["a.py", "b.py", "c.py"]), 5) == (
+        "3 files: 2 covered, 1 not covered (c.py); ran 5 tests in 2 test files"
+    )
+    assert coverage_summary(covering_tests(root, ["a.py", "test_a.py"]), 1) == (
+        "2 files: 1 test file, 1 covered; ran 1 test in 2 test files"
+    )
