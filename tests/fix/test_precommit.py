@@ -68,3 +68,13 @@ def test_commit_through_the_hook_repairs_the_function(openai_server, tmp_path, d
     assert second.returncode == 0, second.stdout + second.stderr
     assert not openai_server.requests  # passing tests need no model
     assert git(root, "show", "HEAD:pkg/calc.py").stdout == FIXED_MODULE
+    # the published hook is verbose: a passing run's summary shows, and so does Docker being down
+    assert "coderefl fix: 3 tests pass" in second.stdout + second.stderr
+
+    (root / "pkg/calc.py").write_text(FIXED_MODULE + "\n\ndef more():\n    return 1\n")
+    git(root, "add", "-A")
+    env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
+    third = run("git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-m", "docker down")
+    out = third.stdout + third.stderr
+    assert third.returncode == 0, out
+    assert "coderefl fix: tests not run, commit not checked: no Docker engine answers" in out, out
