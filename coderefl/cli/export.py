@@ -48,6 +48,8 @@ def export(runs: tuple[Path, ...], fmt: str, only_passed: bool, methods: str | N
     wanted = [m for m in methods.split(",") if m.strip()] if methods else None
     if methods is not None and not wanted:
         raise BadInput("--methods: give at least one strategy name")
+    if wanted:
+        _check_methods(runs, wanted)
     lookup = BenchmarkLookup()
     result = export_chat(
         runs,
@@ -70,3 +72,14 @@ def export(runs: tuple[Path, ...], fmt: str, only_passed: bool, methods: str | N
     if lookup.unavailable:
         note += f"; benchmark not loadable (no hidden-assert guard) for: {', '.join(sorted(set(lookup.unavailable)))}"
     click.echo(f"coderefl export: {note}" + (f" -> {out}" if out else ""), err=True)
+
+
+def _check_methods(runs: tuple[Path, ...], wanted: list[str]) -> None:
+    """Every ``--methods`` name must be the strategy of some record in RUNS."""
+    from coderefl.run.store import RESULTS, read_records
+
+    present = {r.strategy for run in runs for r in read_records(run / RESULTS)[0]}
+    missing = [m for m in wanted if m not in present]
+    if missing:
+        there = ", ".join(sorted(present)) or "none: no records"
+        raise BadInput(f"--methods: no record of strategy {', '.join(map(repr, missing))} in the runs (strategies there: {there})")

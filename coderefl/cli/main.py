@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("coderefl: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as err:
-        err.show()
+        click.echo(one_line(err), err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
@@ -89,6 +89,18 @@ def main(argv: list[str] | None = None) -> None:
     else:
         # standalone_mode=False: ctx.exit(n) comes back as the return value
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def one_line(err: click.ClickException) -> str:
+    """Click's error as one line: ``coderefl: error: [COMMAND: ]message``,
+    with where to look for a usage error (click prints four lines)."""
+    message = " ".join(err.format_message().split())
+    ctx = getattr(err, "ctx", None)
+    if isinstance(err, click.UsageError) and ctx is not None:
+        where = ctx.command_path
+        sub = where.partition(" ")[2]
+        return f"coderefl: error: {sub + ': ' if sub else ''}{message} (see '{where} --help')"
+    return f"coderefl: error: {message}"
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def problems() -> None:
 @problems.command("list")
 @click.argument("bench", metavar="[BENCH]", required=False)
 @problems_file_option
-@click.option("--limit", type=int, default=None, help="only the first N problems")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="only the first N problems")
 def list_cmd(bench: str | None, problems_file: Path | None, limit: int | None) -> None:
     """Without BENCH: the known sets. With BENCH: its problems, one per line."""
     from coderefl.problems.registry import benchmark_names
@@ -100,7 +100,7 @@ def show_cmd(task_id: str, bench: str | None, problems_file: Path | None, hidden
 @problems.command("check")
 @bench_argument
 @problems_file_option
-@click.option("--limit", type=int, default=None, help="only the first N problems")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="only the first N problems")
 @click.option(
     "--sandbox",
     "backend",
@@ -117,7 +117,8 @@ def show_cmd(task_id: str, bench: str | None, problems_file: Path | None, hidden
     envvar="CODEREFL_CONCURRENCY",
     help="programs run at once (the Docker pool size) [env CODEREFL_CONCURRENCY]",
 )
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="seconds per program")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="seconds per program")
 def check_cmd(
     bench: str, problems_file: Path | None, limit: int | None, backend: str, concurrency: int, timeout: float
 ) -> None:

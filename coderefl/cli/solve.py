@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from coderefl.cli.checks import check_entry, check_output_file
 from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
 from coderefl.cli.render import step_line
 from coderefl.cli.signals import run_interruptible
@@ -87,12 +88,16 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
     """Solve one problem: PROMPT, --file SPEC, or '-' for stdin."""
     model_config = resolve_model_config(**pop_model_flags(kwargs))
     agent_config = agent_config_from(kwargs, temperature=model_config.temperature)
+    if out is not None:
+        check_output_file(out)
     user_text = _read(tests_file, "tests file") if tests_file else ""
     user_tests = split_tests(user_text) if tests_file else []
     if user_tests and not wants_judge(user_text):
         # your tests may use the program's objects: in-process (docs/sandbox.md, isolation modes)
         agent_config = agent_config.model_copy(update={"isolation": "in-process"})
-    problem = problem_from_spec(_spec_text(prompt, spec_file), entry=entry, tests=user_tests)
+    spec = _spec_text(prompt, spec_file)
+    check_entry(spec, entry)
+    problem = problem_from_spec(spec, entry=entry, tests=user_tests)
 
     if local:  # fail fast on a strategy a base model cannot drive, before starting a server
         create_strategy(strategy, _CompletionOnly(), None, agent_config)  # type: ignore[arg-type]
@@ -100,7 +105,7 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
     with model_endpoint(model_config, local) as endpoint:
         model = build_model(endpoint)
         if not quiet:
-            model.on_retry = lambda event: err.print(retry_line(event), markup=False)
+            model.on_retry = lambda event: err.print(retry_line(event), markup=False, soft_wrap=True)
         agent = create_strategy(
             strategy,
             model,
@@ -121,7 +126,11 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
         traj = run_interruptible(_solve(agent, problem, user_tests))
 
     if out is not None:
-        atomic_write_text(out, traj.final_code)
+        try:
+            atomic_write_text(out, traj.final_code)
+        except OSError as err:  # changed since the check: the code still reaches the user
+            click.echo(traj.final_code, nl=not traj.final_code.endswith("\n"))
+            raise BadInput(f"--out {out}: cannot write ({err.strerror or err}); the code went to stdout") from None
     if as_json:
         click.echo(traj.model_dump_json(indent=2))
     elif out is None:
