@@ -180,3 +180,24 @@ def test_a_reply_cached_from_another_endpoint_is_never_applied(fixing_server, tm
     res = run_fix(root, "pkg/calc.py", env_extra=down)
     assert res.returncode == 1 and res.stdout == "", res.stderr
     assert "cannot reach" in res.stderr and (root / "pkg/calc.py").read_text() == BUGGY_MODULE
+
+
+@pytest.mark.docker
+def test_a_rerun_asks_the_model_again_rather_than_replaying(openai_server, tmp_path, docker_ready):
+    """With the response cache on, the second run must not replay the first
+    run's failed reply: the fixer asks afresh (issue 18, point 3)."""
+    answers = iter(["```python\ndef add(a, b):\n    return a * b\n```"])  # wrong once, then right
+
+    def handler(body):
+        return next(answers, ADD_GOOD)
+
+    openai_server.handler = handler
+    tests = "from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    root = buggy_repo(tmp_path / "r", tests=tests)
+    cache = {"CODEREFL_NO_CACHE": "0", "CODEREFL_CACHE_PATH": str(tmp_path / "cache.sqlite")}
+    args = ("pkg/calc.py", "--max-iters", "1", "--no-reflection")
+    first = run_fix(root, *args, server=openai_server, env_extra=cache)
+    assert first.returncode == 1 and "still failing: tests/test_calc.py::test_add" in first.stderr
+    second = run_fix(root, *args, server=openai_server, env_extra=cache)
+    assert second.returncode == 1 and second.stdout.startswith("Fixing pkg/calc.py"), second.stderr
+    assert len(openai_server.requests) == 2
