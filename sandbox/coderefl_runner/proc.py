@@ -50,8 +50,13 @@ def take_fds(mapping: dict[int, int]) -> None:
     os.dup2(devnull, 0)
     for target, fd in high.items():
         os.dup2(fd, target)
-    top = max(mapping) if mapping else 2
-    os.closerange(top + 1, 65536)
+    for fd in range(3, max(mapping, default=2) + 1):  # a low number that is not one of ours
+        if fd not in mapping:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    os.closerange(max(mapping, default=2) + 1, 65536)
 
 
 def confine(params: dict, *, cwd: str, path_first: str | None, dumpable: int, oom_score: int = 1000) -> None:

@@ -138,12 +138,13 @@ class JobRun:
                 to_cand_r, to_cand_w = os.pipe()
                 from_cand_r, from_cand_w = os.pipe()
                 mine += [to_cand_r, to_cand_w, from_cand_r, from_cand_w]
-                self.candidate = zygote.spawn("candidate", params, [out_w, err_w, to_cand_r, from_cand_w])
-                self.pids.append(self.candidate)
-                self.main = zygote.spawn("judge", params, [out_w, err_w, report_w, job_r, to_cand_w, from_cand_r])
+                self.candidate, self.main = zygote.spawn(
+                    ("candidate", params, [out_w, err_w, to_cand_r, from_cand_w]),
+                    ("judge", params, [out_w, err_w, report_w, job_r, to_cand_w, from_cand_r]))
+                self.pids = [self.candidate, self.main]
             else:
-                self.main = zygote.spawn("harness", params, [out_w, err_w, report_w, job_r])
-            self.pids.append(self.main)
+                (self.main,) = zygote.spawn(("harness", params, [out_w, err_w, report_w, job_r]))
+                self.pids = [self.main]
         except ZygoteBroken:
             for fd in mine + [report_r, out_r, err_r, job_w]:
                 os.close(fd)

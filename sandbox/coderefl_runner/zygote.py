@@ -56,45 +56,57 @@ def loop(sock: socket.socket) -> None:
             os._exit(0)
         try:
             request = json.loads(msg)
-            role = roles[request["role"]]
+            procs = [(roles[p["role"]], p.get("params") or {}, int(p["nfds"])) for p in request["procs"]]
+            if sum(n for _, _, n in procs) != len(fds):
+                raise ValueError("fd count")
         except (ValueError, KeyError, TypeError):
             for fd in fds:
                 os.close(fd)
-            sock.sendall(b'{"pid": 0}')
+            sock.sendall(b'{"pids": []}')
             continue
-        sock.sendall(json.dumps({"pid": _spawn(sock, role, request.get("params") or {}, fds)}).encode())
+        sock.sendall(json.dumps({"pids": _spawn(sock, procs, fds)}).encode())
 
 
-def _spawn(sock: socket.socket, role, params: dict, fds: list[int]) -> int:
+def _spawn(sock: socket.socket, procs: list, fds: list[int]) -> list[int]:
+    """Fork a middle process that forks one process per role and exits at once,
+    so each new process is re-parented to the server."""
     r, w = os.pipe()
     middle = os.fork()
     if middle == 0:
         try:
             os.close(r)
-            pid = os.fork()
-            if pid == 0:
-                os.close(w)
-                sock.close()
-                for sig in _CATCHABLE:
-                    try:
-                        signal.signal(sig, signal.SIG_DFL)
-                    except (OSError, ValueError):
-                        pass
-                role(params, fds)
-                os._exit(0)
-            os.write(w, b"%d" % pid)
+            pids, at = [], 0
+            for role, params, nfds in procs:
+                mine = fds[at : at + nfds]
+                at += nfds
+                pid = os.fork()
+                if pid == 0:
+                    os.close(w)
+                    sock.close()
+                    for fd in fds:  # the other process's ends are not ours
+                        if fd not in mine:
+                            os.close(fd)
+                    for sig in _CATCHABLE:
+                        try:
+                            signal.signal(sig, signal.SIG_DFL)
+                        except (OSError, ValueError):
+                            pass
+                    role(params, mine)
+                    os._exit(0)
+                pids.append(pid)
+            os.write(w, " ".join(map(str, pids)).encode())
         finally:
             os._exit(0)
     os.close(w)
     for fd in fds:
         os.close(fd)
-    data = os.read(r, 32)
+    data = os.read(r, 256)
     os.close(r)
-    os.waitpid(middle, 0)  # once it is reaped, the new process belongs to the server
+    os.waitpid(middle, 0)  # once it is reaped, the new processes belong to the server
     try:
-        return int(data)
+        return [int(p) for p in data.split()]
     except ValueError:
-        return 0
+        return []
 
 
 class Zygote:
@@ -124,17 +136,20 @@ class Zygote:
         self.sock.settimeout(10.0)
         self._baseline = None
 
-    def spawn(self, role: str, params: dict, fds: list[int]) -> int:
+    def spawn(self, *procs: tuple[str, dict, list[int]]) -> list[int]:
+        """Start one process per ``(role, params, fds)``, in one request; their pids."""
+        request = {"procs": [{"role": role, "params": params, "nfds": len(fds)} for role, params, fds in procs]}
+        fds = [fd for _, _, own in procs for fd in own]
         try:
-            socket.send_fds(self.sock, [json.dumps({"role": role, "params": params}).encode()], fds)
-            pid = int(json.loads(self.sock.recv(256)).get("pid", 0))
-        except (OSError, ValueError, AttributeError) as err:
+            socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
+            pids = [int(p) for p in json.loads(self.sock.recv(4096)).get("pids", [])]
+        except (OSError, ValueError, AttributeError, TypeError) as err:
             raise ZygoteBroken(f"the zygote did not answer: {err}") from None
-        if pid <= 0:
-            raise ZygoteBroken("the zygote could not start the process")
+        if len(pids) != len(procs) or min(pids) <= 0:
+            raise ZygoteBroken("the zygote could not start the job's processes")
         if self._baseline is None:
             self._baseline = self._state()
-        return pid
+        return pids
 
     def _state(self):
         try:

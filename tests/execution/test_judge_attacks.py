@@ -365,3 +365,19 @@ def test_loops_bombs_and_memory_in_judge_mode_are_verdicts(pool):
     assert memory.status != "passed"
     assert "died during the call" in memory.tests[0].message and "SIGKILL (memory limit?)" in memory.tests[0].message
     assert_healthy(pool)
+
+
+def test_the_candidate_holds_no_fd_but_its_own(pool):
+    """Not the report pipe, not the judge's job pipe: only stdio and its two ends."""
+    program = (
+        "import os\n"
+        "FDS = []\n"
+        "for fd in sorted(os.listdir('/proc/self/fd'), key=int):\n"
+        "    try:\n        os.readlink(f'/proc/self/fd/{fd}')\n        FDS.append(int(fd))\n"
+        "    except OSError:\n        pass  # the listing's own fd, closed by now\n"
+        "print(FDS)\n"
+        "def f(x):\n    return x * x\n"
+    )
+    r = pool.run_sync(program, HIDDEN)
+    assert r.status == "passed", r
+    assert r.stdout.strip() == "[0, 1, 2, 5, 6]"
