@@ -97,6 +97,20 @@ class EvalSettings(BaseModel):
         }
 
 
+def check_hidden_tests(benchmark: str, tasks: list[Any]) -> None:
+    """Hidden tests that do not even compile would score every sample 0:
+    a broken problem set, said before any work (BadInput)."""
+    for t in tasks:
+        try:
+            compile(t.hidden.test_code, f"<hidden tests of {t.problem.task_id}>", "exec")
+        except (SyntaxError, ValueError) as err:
+            where = f" line {err.lineno}" if getattr(err, "lineno", None) else ""
+            why = getattr(err, "msg", None) or str(err)
+            raise BadInput(
+                f"benchmark {benchmark!r}: the hidden tests of {t.problem.task_id} do not compile ({why}{where})"
+            ) from None
+
+
 class EvalOutcome(BaseModel):
     summary: dict[str, Any]
     records: list[RunRecord]
@@ -167,6 +181,7 @@ async def run_evaluation(
     ids = [t.problem.task_id for t in tasks]
     if len(set(ids)) != len(ids):
         raise BadInput(f"benchmark {settings.benchmark!r} has duplicate task ids")
+    check_hidden_tests(settings.benchmark, tasks)
 
     stats = stats or RunStats()
     # build everything that can fail on bad input before touching the run folder

@@ -68,3 +68,16 @@ def test_a_corrupt_line_is_set_aside_and_counted(tmp_path):
         json.loads(first)["task_id"], json.loads(second)["task_id"]]
     assert json.loads((out / "summary.json").read_text())["rejected_lines"] == [{"line": 2, "reason": "not JSON"}]
     assert "results lines set aside" in res.stdout
+
+
+def test_a_problem_set_whose_hidden_tests_do_not_compile_is_refused(tmp_path):
+    row = {"task_id": "t/add", "prompt": 'def add(a, b):\n    """Sum."""\n', "entry_point": "add",
+           "tests": "def test_x(:\n    assert add(1, 1) == 2\n"}
+    (tmp_path / "set.jsonl").write_text(json.dumps(row) + "\n")
+    with ScriptedServer(handler=HANDLER) as server:
+        args = [a if a != "humaneval" else str(tmp_path / "set.jsonl") for a in eval_args(server, tmp_path / "run", limit=1)]
+        res = cli(args, tmp_path / "c.sqlite", cwd=tmp_path)
+        assert not server.requests
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "the hidden tests of t/add do not compile (invalid syntax line 1)" in res.stderr.splitlines()[-1]
+    assert not (tmp_path / "run" / "results.jsonl").exists()
