@@ -359,14 +359,25 @@ class Fixer:
             for c in report.changes:
                 c.note = "not applied: other affected tests still fail"
             return report
+        self._write_back(report, snapshot, overrides, repaired)
+        if cache is not None and report.status == "fixed" and all(c.written for c in report.changes):
+            cache.remember(pass_key({**snapshot.files, **overrides}, tests))  # what the re-commit will hold
+        return report
+
+    def _write_back(
+        self, report: FixReport, snapshot: Snapshot, overrides: dict[str, bytes], repaired: dict[str, list[FuncKey]]
+    ) -> None:
+        """Check every changed file's AST outside the repaired bodies, then
+        write them all (or, if one check fails, none)."""
+        whys = {c.file: only_bodies_changed(snapshot.files[c.file], overrides[c.file], repaired[c.file])
+                for c in report.changes}
+        if any(whys.values()):  # never expected: every splice was checked the same way
+            for c in report.changes:
+                c.note = f"not applied: {whys[c.file] or 'another repaired file failed its check'}"
+            return
         report.status = "fixed"
         for c in report.changes:
-            why = only_bodies_changed(snapshot.files[c.file], overrides[c.file], repaired[c.file])
-            if why is not None:  # never expected: every splice was checked the same way
-                c.note = f"not applied: {why}"
-                report.status = "failed"
-                continue
-            if cfg.dry_run:
+            if self.config.dry_run:
                 c.note = "dry run: not written"
                 continue
             try:
@@ -374,9 +385,6 @@ class Fixer:
                 c.written = True
             except ChangedOnDisk as err:
                 c.note = f"not applied: {err}"
-        if cache is not None and report.status == "fixed" and all(c.written for c in report.changes):
-            cache.remember(pass_key({**snapshot.files, **overrides}, tests))  # what the re-commit will hold
-        return report
 
     async def _repair_all(
         self, cov: Coverage, snapshot: Snapshot, tests: list[str], baseline: TestRun, report: FixReport, t0: float

@@ -201,3 +201,29 @@ def test_a_method_reply_with_a_string_at_column_0_is_found_and_spliced():
     assert func == "def text(self):\n    return '''a\nb'''"
     src = "class S:\n    def text(self):\n        return ''\n"
     assert spliced(src, "S.text", func) == "class S:\n    def text(self):\n        return '''a\nb'''\n"
+
+
+def test_the_fixer_writes_no_file_when_one_fails_the_ast_check(tmp_path):
+    """The last guard before writing: a changed file whose AST differs outside
+    the repaired bodies stops every write of the run."""
+    from coderefl.fix.fixer import FileChange, Fixer, FixReport
+    from coderefl.fix.testrun import Snapshot
+
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_bytes(b"def f():\n    return 1\n")
+    b.write_bytes(b"X = 1\n\n\ndef g():\n    return 2\n")
+    snapshot = Snapshot(tmp_path, {"a.py": a.read_bytes(), "b.py": b.read_bytes()})
+    overrides = {"a.py": b"def f():\n    return 3\n", "b.py": b"X = 2\n\n\ndef g():\n    return 4\n"}
+    report = FixReport("failed", changes=[FileChange("a.py", ""), FileChange("b.py", "")])
+    fixer = Fixer(tmp_path, lambda limits: None, lambda: None)
+    fixer._write_back(report, snapshot, overrides, {"a.py": [("f", 0)], "b.py": [("g", 0)]})
+    assert report.status == "failed" and not any(c.written for c in report.changes)
+    assert [c.note for c in report.changes] == [
+        "not applied: another repaired file failed its check",
+        "not applied: code outside the repaired functions would change",
+    ]
+    assert a.read_bytes() == b"def f():\n    return 1\n" and b.read_bytes() == b"X = 1\n\n\ndef g():\n    return 2\n"
+    overrides["b.py"] = b"X = 1\n\n\ndef g():\n    return 4\n"
+    fixer._write_back(report, snapshot, overrides, {"a.py": [("f", 0)], "b.py": [("g", 0)]})
+    assert report.status == "fixed" and all(c.written for c in report.changes)
+    assert b.read_bytes() == overrides["b.py"]
