@@ -17,6 +17,7 @@ Answers (candidate -> judge)::
     {"bad": TYPE_NAME}                               the value is not plain data
     {"unreadable": WHY}                              too large, too deep or cyclic
     {"raise": {"type": ..., "builtin": ..., "msg": ..., "where": ...}}
+    {"trace": TEXT}                                  for {"trace": true}: the call run again, traced
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ def call(module, request: dict, kept: dict, ids: dict, tag, resolve) -> dict:
         before = [codec.dumps(a) for a in request.get("a", [])]
     except codec.CodecError as err:
         return {"raise": {"type": "TypeError", "builtin": "TypeError", "msg": str(err), "where": ""}}
+    if request.get("trace"):
+        return {"trace": trace_call(target, args, kwargs, str(module.__file__))}
     try:
         result = target(*args, **kwargs)
     except BaseException as err:  # noqa: B902 - everything the program raises crosses as data
@@ -162,6 +165,75 @@ def call(module, request: dict, kept: dict, ids: dict, tag, resolve) -> dict:
     if changed:
         answer["m"] = changed
     return answer
+
+
+#: how many line events a trace records, and how many of them it shows (first and last)
+TRACE_EVENTS, TRACE_SHOWN = 20_000, 40
+
+
+class _TraceFull(Exception):
+    pass
+
+
+def trace_call(target, args: list, kwargs: dict, path: str) -> str:
+    """Run the call again under ``sys.settrace`` and say what it did, line by
+    line: each line of the program it ran, with the local variables that changed
+    (LDB-style runtime feedback: where the state first goes wrong). Bounded: at
+    most TRACE_EVENTS events, the first and last TRACE_SHOWN of them shown."""
+    events: list[str] = []
+    last: dict[int, dict] = {}  # frame id -> locals shown last
+
+    def snapshot(frame) -> str:
+        before = last.get(id(frame), {})
+        now = {}
+        for k, v in list(frame.f_locals.items())[:20]:
+            now[k] = _short(v)
+        last[id(frame)] = now
+        changed = [f"{k}={v}" for k, v in now.items() if before.get(k) != v]
+        return ", ".join(changed)
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != path:
+            return None
+        if event in ("line", "return", "exception"):
+            if len(events) >= TRACE_EVENTS:
+                raise _TraceFull
+            state = snapshot(frame)
+            if event == "line":
+                text = linecache.getline(path, frame.f_lineno).strip()
+                events.append(f"{frame.f_code.co_name} line {frame.f_lineno}: {text[:80]}" + (f"   [{state}]" if state else ""))
+            elif event == "return":
+                events.append(f"{frame.f_code.co_name} returns {_short(arg)}" + (f"   [{state}]" if state else ""))
+            else:
+                events.append(f"{frame.f_code.co_name} raises {type(arg[1]).__name__}: {_short(arg[1], 80)}")
+        return tracer
+
+    import linecache
+
+    full = False
+    sys.settrace(tracer)
+    try:
+        target(*args, **kwargs)
+    except _TraceFull:
+        full = True
+    except BaseException:  # noqa: B902 - the exception is in the trace already
+        pass
+    finally:
+        sys.settrace(None)
+    if len(events) > 2 * TRACE_SHOWN:
+        hidden = len(events) - 2 * TRACE_SHOWN
+        events = events[:TRACE_SHOWN] + [f"... {hidden} more steps ..."] + events[-TRACE_SHOWN:]
+    if full:
+        events.append(f"... stopped after {TRACE_EVENTS} steps")
+    return "\n".join(events)
+
+
+def _short(value, limit: int = 40) -> str:
+    try:
+        text = repr(value)
+    except BaseException:
+        text = "<unrepresentable>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def exception_record(err: BaseException) -> dict:

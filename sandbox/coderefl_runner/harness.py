@@ -18,7 +18,7 @@ import os
 import traceback
 
 from coderefl_runner.plan import Source, plan_for
-from coderefl_runner.wire import REPORT_FD, report_record
+from coderefl_runner.wire import MESSAGE_CHARS, REPORT_FD, report_record
 
 OPS = {ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne), ast.Lt: ("<", operator.lt),
        ast.LtE: ("<=", operator.le), ast.Gt: (">", operator.gt), ast.GtE: (">=", operator.ge),
@@ -80,6 +80,9 @@ class Harness:
         self.segments: dict[int, str] = {}  # id(node) -> source text
         self.assert_nodes: dict[int, ast.Assert] = {}
         self.compiled: list[tuple[dict, object]] = []
+        #: hooks (judge mode): before each test, and extra text for a test that did not pass
+        self.on_test_start = None
+        self.explain_more = None
         # tracebacks and messages can quote test lines without a tests.py on disk
         linecache.cache["tests.py"] = (_len(src), None, [line + "\n" for line in src.splitlines()], "tests.py")
         if src:
@@ -235,6 +238,8 @@ class Harness:
             if kind in ("func", "method") and not profile_set:
                 hypothesis_profile()
                 profile_set = True
+            if self.on_test_start is not None:
+                self.on_test_start()
             try:
                 if kind == "test":
                     status, msg = self.run_statement(payload, ns)
@@ -252,6 +257,8 @@ class Harness:
                     msg = "called sys.exit(%s) during the test" % srepr(err.code)
                 else:
                     msg = describe_exc(err)
+            if status != "passed" and self.explain_more is not None:
+                msg = msg[:MESSAGE_CHARS] + self.explain_more()
             self.send("test", step["index"], status, msg)
 
 

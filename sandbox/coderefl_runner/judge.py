@@ -31,9 +31,11 @@ import types
 
 from coderefl_runner import codec, proc
 from coderefl_runner.harness import start
+from coderefl_runner.plan import wants_trace
 from coderefl_runner.wire import Closed, recv_msg, send_msg
 
 DIED = "the program's process died during the call"
+TRACE_CHARS = 4000
 _NOT_MAPPED = {"StopIteration", "StopAsyncIteration", "GeneratorExit", "SystemExit", "KeyboardInterrupt",
                "BaseExceptionGroup", "BaseException"}
 
@@ -80,6 +82,9 @@ def run(job: dict) -> None:
         return
     ns = namespace(link, head["names"])
     harness.send("import", 0, "passed", "")
+    if wants_trace(job["tests"]):
+        harness.on_test_start = link.forget_last_call
+        harness.explain_more = link.trace_last_call
     harness.run(ns)
     proc.flush_std()
     harness.send("done", 0, "passed", "")
@@ -144,6 +149,7 @@ class Link:
         self.wfd, self.rfd = wfd, rfd
         self.dead: str | None = None
         self.refs: dict[int, codec.Ref] = {}
+        self.last_call: tuple[str, dict] | None = None
 
     def receive(self) -> dict:
         answer = codec.loads(recv_msg(self.rfd, codec.MAX_MESSAGE_BYTES))
@@ -160,6 +166,25 @@ class Link:
         call.__name__ = call.__qualname__ = name
         return call
 
+    def forget_last_call(self) -> None:
+        self.last_call = None
+
+    def trace_last_call(self) -> str:
+        """What the last call of a failed test did, line by line (``# coderefl: trace``)."""
+        if self.last_call is None or self.dead:
+            return ""
+        name, request = self.last_call
+        try:
+            send_msg(self.wfd, codec.dumps({**request, "trace": True}))
+            answer = self.receive()
+        except (Closed, OSError, codec.CodecError):
+            self.dead = DIED
+            return ""
+        trace = answer.get("trace")
+        if type(trace) is not str or not trace:
+            return ""
+        return "\nWhat %s did, line by line (in brackets: the variables that changed, as each line starts):\n%s" % (name, trace[:TRACE_CHARS])
+
     def _tag(self, obj):
         if type(obj) is codec.Ref:
             return {"t": "ref", "v": obj.ref_id}
@@ -174,6 +199,7 @@ class Link:
         except codec.Unsupported as err:
             raise TypeError("judge mode passes only plain data to the program; %s() was given a %s "
                             "(run such tests in-process)" % (name, err.type_name)) from None
+        self.last_call = (name, request)
         try:
             send_msg(self.wfd, codec.dumps(request))
             answer = self.receive()

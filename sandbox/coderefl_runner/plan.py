@@ -35,6 +35,14 @@ class PlanError(ValueError):
     """A tests file that cannot be used (the message says why)."""
 
 
+#: with judge mode: a failed test's last call is run again, traced, and its steps shown in the message
+TRACE_PRAGMA = "# coderefl: trace"
+
+
+def wants_trace(src: str) -> bool:
+    return any(line.strip() == TRACE_PRAGMA for line in src.splitlines())
+
+
 def wants_plain_values(src: str) -> bool:
     """Whether the tests ask for judge mode (plain data only)."""
     return any(line.strip() == PLAIN_VALUES_PRAGMA for line in src.splitlines())

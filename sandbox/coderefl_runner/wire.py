@@ -14,6 +14,8 @@ import struct
 
 REPORT_FD = 3
 MESSAGE_CHARS = 2000
+#: a test record's message: MESSAGE_CHARS of its own, plus a runtime trace when asked for
+RECORD_CHARS = 6200
 STATUSES = ("passed", "failed", "error", "skipped")
 _STATUS_SET = frozenset(STATUSES)
 
@@ -61,9 +63,9 @@ def send_json(fd: int, obj: object) -> None:
 
 
 def report_record(nonce: str, kind: str, index: int, status: str, message: str) -> bytes:
-    """One record; a test's message is cut at MESSAGE_CHARS, the plan (the test names) never is."""
+    """One record; a test's message is cut at RECORD_CHARS, the plan (the test names) never is."""
     try:
-        data = (message if kind == "plan" else message[:MESSAGE_CHARS]).encode("utf-8", "replace")
+        data = (message if kind == "plan" else message[:RECORD_CHARS]).encode("utf-8", "replace")
     except Exception:
         data = b"<unprintable message>"
     return ("R %s %s %d %s %d\n" % (nonce, kind, index, status, len(data))).encode() + data

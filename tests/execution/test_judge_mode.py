@@ -146,3 +146,29 @@ def test_the_problems_own_helpers_win_over_the_programs(sb):
     assert result.isolation == "judge" and not result.passed
     result = sb.run_sync(program_for(task, task.hidden.canonical_solution), task.hidden.test_code)
     assert result.passed
+
+
+def test_trace_feedback_shows_what_the_failing_call_did(sb):
+    """``# coderefl: trace``: the last call of a failed test runs again under
+    sys.settrace and its steps, with the variables that changed, are in the message."""
+    program = "def total(xs):\n    s = 0\n    for i in range(len(xs) - 1):\n        s += xs[i]\n    return s\n"
+    tests = "# coderefl: trace\nassert total([1, 2, 3]) == 6\nassert total([]) == 0\n"
+    result = judged(sb, program, tests)
+    failed, passed = result.tests
+    assert passed.status == "passed" and passed.message == ""
+    lines = failed.message.splitlines()
+    assert lines[0] == "total([1, 2, 3]) returned 3, expected 6"
+    assert "What total did, line by line" in lines[1]
+    assert "total line 4: s += xs[i]   [i=1]" in lines and lines[-1] == "total returns 3"
+    assert lines.count("total line 4: s += xs[i]   [i=0]") == 1  # the loop stops one element early
+    # without the line, no trace
+    plain = judged(sb, program, tests.replace("# coderefl: trace\n", ""))
+    assert plain.tests[0].message == "total([1, 2, 3]) returned 3, expected 6"
+
+
+def test_a_runaway_trace_is_bounded(sb):
+    program = "def spin(n):\n    k = 0\n    while k < n:\n        k += 1\n    return -1\n"
+    result = judged(sb, program, "# coderefl: trace\nassert spin(100000) == 0\n")
+    message = result.tests[0].message
+    assert "more steps" in message and "stopped after 20000 steps" in message
+    assert len(message) <= 6200
