@@ -64,16 +64,13 @@ def contradicts_examples(test: str, examples: Sequence[str]) -> str | None:
     return None
 
 
-def outcome_vector(result: ExecutionResult, tests: Sequence[str]) -> list[bool]:
-    """Per-test pass flags aligned with ``tests``.
+def outcome_vector(result: ExecutionResult, tests: Sequence[str]) -> list[bool | None]:
+    """Per-test verdicts aligned with ``tests``, mapped by identity: True
+    passed, False ran and failed, None unknown (not run, timed out, no
+    outcome). See :class:`coderefl.strategies.testset.TestsFile`."""
+    from coderefl.strategies.testset import build_tests_file
 
-    The runner reports one outcome per assert, in order; when the counts do
-    not line up (an import error, a crash) nothing counts as passed."""
-    if result.status == "passed":
-        return [True] * len(tests)
-    if len(result.tests) != len(tests):
-        return [False] * len(tests)
-    return [o.status == "passed" for o in result.tests]
+    return build_tests_file(tests).map(result).verdicts()
 
 
 @dataclass
@@ -81,49 +78,79 @@ class Agreement:
     chosen: int
     groups: list[dict] = field(default_factory=list)
     suspicious: list[int] = field(default_factory=list)
+    #: examples the evidence contradicts (test index -> the value the candidates agree on)
+    disputed: dict[int, str] = field(default_factory=dict)
 
 
 def dual_agreement(
-    matrix: Sequence[Sequence[bool]],
+    matrix: Sequence[Sequence[bool | None]],
     authoritative: Sequence[bool],
     messages: Sequence[Sequence[str]] | None = None,
+    programs: Sequence[str] | None = None,
+    examples: Sequence[bool] | None = None,
 ) -> Agreement:
     """Choose a candidate by CodeT agreement and flag suspicious tests.
 
-    ``matrix[i][j]``: candidate i passes test j. ``authoritative[j]``: test j
-    is a visible example or a user test (never suspicious, and a candidate
-    failing one is never preferred over one passing all of them).
-    ``messages[i][j]``: what test j reported for candidate i (the actual
-    value); when given, a test is suspicious only if the consistent
-    candidates also agree on what they returned instead."""
+    ``matrix[i][j]``: candidate i passes test j (True), fails it (False) or
+    it is unknown whether it would (None: the test did not run). Unknown is
+    never evidence: it neither passes nor fails a test for agreement.
+    ``authoritative[j]``: test j is a user test or an example (never
+    suspicious, and a candidate failing one is never preferred over one
+    passing all of them). ``messages[i][j]``: what test j reported for
+    candidate i (the actual value); a test is suspicious only if the
+    consistent candidates all ran it and agree on what they returned
+    instead. ``programs[i]``: candidate i's code; identical programs are
+    votes (CodeT counts them), but evidence against a test needs at least
+    two *distinct* programs. ``examples[j]``: test j is a problem example,
+    which may be *disputed*: every distinct program that passes every other
+    test fails it, with one and the same actual value.
+    """
     n_cand = len(matrix)
     n_tests = len(authoritative)
-    groups: dict[tuple[bool, ...], list[int]] = {}
+    programs = list(programs) if programs is not None else [str(i) for i in range(n_cand)]
+    groups: dict[tuple[bool | None, ...], list[int]] = {}
     for i, row in enumerate(matrix):
         groups.setdefault(tuple(row), []).append(i)
 
-    def consistent(row: tuple[bool, ...]) -> bool:
-        return all(row[j] for j in range(n_tests) if authoritative[j])
+    def consistent(row: Sequence[bool | None]) -> bool:
+        return all(row[j] is True for j in range(n_tests) if authoritative[j])
 
     scored = []
     for row, members in groups.items():
-        score = len(members) * sum(row)
-        scored.append({"members": members, "passes": sum(row), "score": score, "consistent": consistent(row)})
+        passes = sum(1 for v in row if v is True)
+        scored.append({"members": members, "passes": passes, "score": len(members) * passes,
+                       "consistent": consistent(row)})
     scored.sort(key=lambda g: (g["consistent"], g["score"], -g["members"][0]), reverse=True)
     chosen = scored[0]["members"][0] if scored else 0
 
     suspicious: list[int] = []
-    consistent_rows = [row for row in groups if consistent(row)]
-    consistent_count = sum(len(groups[r]) for r in consistent_rows)
-    if n_cand >= 2 and consistent_count >= 2:
+    agreeing = [i for i in range(n_cand) if consistent(matrix[i])]
+    if len({programs[i] for i in agreeing}) >= 2:
         for j in range(n_tests):
             if authoritative[j]:
                 continue
-            if any(matrix[i][j] for i in range(n_cand)):
+            # every candidate ran it and failed it: an unknown is no evidence
+            if not all(matrix[i][j] is False for i in range(n_cand)):
                 continue
-            if messages is not None:
-                answers = {messages[i][j] for i in range(n_cand) if consistent(tuple(matrix[i]))}
-                if len(answers) != 1:
-                    continue
+            if messages is not None and not _one_answer(messages, agreeing, j):
+                continue
             suspicious.append(j)
-    return Agreement(chosen=chosen, groups=scored, suspicious=suspicious)
+
+    disputed: dict[int, str] = {}
+    for j in range(n_tests):
+        if not (examples and examples[j]):
+            continue
+        others = [i for i in range(n_cand)
+                  if all(matrix[i][k] is True for k in range(n_tests) if k != j)]
+        if len({programs[i] for i in others}) < 2 or not all(matrix[i][j] is False for i in others):
+            continue
+        if messages is None or not _one_answer(messages, others, j):
+            continue
+        disputed[j] = messages[others[0]][j]
+    return Agreement(chosen=chosen, groups=scored, suspicious=suspicious, disputed=disputed)
+
+
+def _one_answer(messages: Sequence[Sequence[str]], members: Sequence[int], j: int) -> bool:
+    """The candidates in ``members`` all reported one same, non-empty answer on test j."""
+    answers = {messages[i][j] for i in members}
+    return len(answers) == 1 and bool(next(iter(answers)))

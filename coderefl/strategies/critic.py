@@ -11,11 +11,12 @@ from __future__ import annotations
 from coderefl.errors import BudgetExceeded
 from coderefl.records import Problem, Trajectory
 from coderefl.strategies import prompts
-from coderefl.strategies.base import Strategy, register_strategy
+from coderefl.strategies.base import Strategy, generation_temperature, register_strategy
 from coderefl.strategies.episode import Episode
 from coderefl.strategies.examples import visible_examples
-from coderefl.strategies.feedback import format_feedback
+from coderefl.strategies.feedback import format_feedback, format_test_feedback
 from coderefl.strategies.simple import generate_once
+from coderefl.strategies.testset import TestSet
 
 
 @register_strategy("critic")
@@ -24,31 +25,34 @@ class Critic(Strategy):
         cfg = self.config
         ep = Episode(self, problem, sample)
         examples = visible_examples(problem)
-        tests = list(dict.fromkeys([*(user_tests or []), *examples]))
+        ts = TestSet(user=user_tests or [], examples=examples)
+        tests = ts.all()
+        tiers = ts.tiers(tests)
         chat = getattr(self.model, "api", "chat") == "chat"
         iteration = 0
         try:
             code = await generate_once(ep, examples, iteration=1)
             for iteration in range(1, cfg.max_iters + 1):
                 if code:
-                    result = await ep.execute(code, tests, iteration=iteration)
-                    if result.passed:
+                    omap = await ep.execute_mapped(code, tests, iteration=iteration, tiers=tiers)
+                    if omap.result is not None and omap.result.passed:
                         return ep.finish("passed", iterations=iteration, tests=tests)
-                    report = format_feedback(result)
+                    report = format_test_feedback(omap, tiers if cfg.trust_tiers else None) if tests else (
+                        format_feedback(omap.result) if omap.result is not None else "")
                 else:
                     report = "The reply contained no runnable function."
                 if iteration == cfg.max_iters:
                     break
                 if chat and code:
                     reply = await ep.ask(
-                        prompts.tool_feedback(problem, code, report, examples),
+                        prompts.tool_feedback(problem, code, report, examples, tiers=cfg.trust_tiers),
                         kind="generate",
                         phase="generate",
                         iteration=iteration + 1,
                     )
                     code = ep.extract(reply.texts[0] if reply.texts else "", iteration + 1).code
                 else:
-                    temperature = cfg.temperature + cfg.retry_temperature_step * iteration
+                    temperature = generation_temperature(cfg) + cfg.retry_temperature_step * iteration
                     code = await generate_once(ep, examples, iteration=iteration + 1, temperature=temperature)
         except BudgetExceeded as hit:
             return ep.finish(hit.which, iterations=iteration, tests=tests)  # type: ignore[arg-type]

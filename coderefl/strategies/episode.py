@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from coderefl.code.extract import Extraction, completion_to_module, extract_code
 from coderefl.errors import BudgetExceeded
 from coderefl.learn.lessons import with_lessons
 from coderefl.execution.base import Sandbox
-from coderefl.execution.jobs import with_plain_values
 from coderefl.model.base import ChatModel
 from coderefl.records import (
     ChatMessage,
@@ -33,7 +33,7 @@ from coderefl.records import (
     messages_hash,
 )
 from coderefl.strategies.base import AgentConfig, Strategy
-from coderefl.strategies.testset import join_tests
+from coderefl.strategies.testset import OutcomeMap, build_tests_file
 
 #: stop sequences for base models completing a function body
 COMPLETION_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert "]
@@ -47,6 +47,8 @@ class Candidate:
     passed: int
     total: int
     iteration: int
+    #: test -> passed (True), failed (False), unknown (None): what it was scored on
+    results: dict[str, bool | None] = field(default_factory=dict)
 
     @property
     def all_passed(self) -> bool:
@@ -196,36 +198,53 @@ class Episode:
             self.last_code = extraction.code
         return extraction
 
-    async def execute(self, code: str, tests: Sequence[str], *, iteration: int, note: str | None = None) -> ExecutionResult:
+    async def execute(self, code: str, tests: Sequence[str], **kw: Any) -> ExecutionResult:
         """Run ``code`` against ``tests`` in the sandbox, recorded as a step,
-        and keep the best candidate by tests passed."""
+        and keep the best candidate by tests passed (the keywords of
+        :meth:`execute_mapped`)."""
+        return (await self.execute_mapped(code, tests, **kw)).result  # type: ignore[return-value]
+
+    async def execute_mapped(
+        self,
+        code: str,
+        tests: Sequence[str],
+        *,
+        iteration: int,
+        note: str | None = None,
+        tiers: Sequence[str] | None = None,
+    ) -> OutcomeMap:
+        """:meth:`execute`, returning the outcomes mapped to ``tests`` by
+        identity. ``tiers`` (parallel to ``tests``) go in the step's data. An
+        outcome that maps to no test, or a test with no outcome, is recorded
+        as an error (a decision step with ``data["error"]``), never dropped
+        silently."""
         self.check_budget()
         t = time.monotonic()
-        tests_file = join_tests(tests) if tests else None
-        if tests_file is not None and self.config.isolation == "judge":
-            tests_file = with_plain_values(tests_file)
-        result = await self.sandbox.run(code, tests_file, self.config.limits)
-        self._step(
-            "execute",
-            iteration,
-            code=code,
-            tests=list(tests),
-            execution=result,
-            duration_s=time.monotonic() - t,
-            note=note,
-        )
-        passed = sum(1 for o in result.tests if o.status == "passed") if result.status != "error" else 0
-        total = max(len(tests), len(result.tests))
-        if result.status == "passed":
-            passed = total
-        self.consider(Candidate(code=code, passed=passed, total=total, iteration=iteration))
-        return result
+        tests_file = build_tests_file(tests, judge=self.config.isolation == "judge") if tests else None
+        result = await self.sandbox.run(code, tests_file.source if tests_file else None, self.config.limits)
+        data = {"tiers": list(tiers)} if tiers is not None else {}
+        self._step("execute", iteration, code=code, tests=list(tests), execution=result,
+                   duration_s=time.monotonic() - t, note=note, data=data)
+        omap = (tests_file or build_tests_file([])).map(result)
+        if omap.mismatch:
+            self._step("decision", iteration, note=f"error: outcomes do not line up with the tests: {omap.mismatch}",
+                       data={"error": "outcome_mismatch", "unowned": omap.unowned, "missing": omap.missing})
+        verdicts = omap.verdicts() if tests else []
+        passed = sum(1 for v in verdicts if v is True)
+        if not tests:
+            passed = 0
+        self.consider(Candidate(code=code, passed=passed, total=len(tests), iteration=iteration,
+                                results=dict(zip(tests, verdicts))))
+        return omap
 
     def consider(self, candidate: Candidate) -> None:
-        """Keep the candidate passing most tests; on a tie, the later one."""
+        """Keep the better candidate, comparing like with like: on the tests
+        both were scored on, by tests passed; the same code rescored replaces
+        itself; on a tie, the earlier one stays."""
         if not candidate.code:
             return
-        if self.best is None or candidate.score >= self.best.score:
+        best = self.best
+        if best is None or candidate.code == best.code or _better(candidate, best):
             self.best = candidate
 
     def decide(self, note: str, *, iteration: int = 0, **data) -> None:
@@ -251,6 +270,17 @@ class Episode:
                 self.decide(f"stored {len(learned)} lesson(s) in memory", lessons=learned)
                 self._notify()
         return traj
+
+
+def _better(new: Candidate, old: Candidate) -> bool:
+    common = [t for t in new.results if t in old.results]
+    if common:
+        a = sum(1 for t in common if new.results[t] is True)
+        b = sum(1 for t in common if old.results[t] is True)
+        if a != b:
+            return a > b
+        return new.all_passed and not old.all_passed
+    return new.score > old.score
 
 
 def _extraction_note(extraction: Extraction) -> str | None:

@@ -6,6 +6,7 @@ examples, the agent's own code, tests, feedback and reflections.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from coderefl.records import ChatMessage, Problem
@@ -20,31 +21,42 @@ def _sys() -> ChatMessage:
     return ChatMessage(role="system", content=SYSTEM)
 
 
-def _task(problem: Problem, examples: Sequence[str] = ()) -> str:
+#: what the model is told about the trust tiers of the tests in its feedback
+TIERS_NOTE = (
+    "Each test is labelled with where it came from: user tests are authoritative; the problem's own examples "
+    "are almost always right; tests you wrote yourself may be wrong."
+)
+
+
+def _task(problem: Problem, examples: Sequence[str] = (), tiers: bool = True) -> str:
     text = f"Implement the Python function `{problem.entry_point}` described here:\n\n```python\n{problem.prompt.rstrip()}\n```"
     extra = [e for e in examples if e not in problem.prompt]
-    if extra:
+    if extra and tiers:
+        text += ("\n\nIt should satisfy these examples from the problem (they are almost always right; if one "
+                 "clearly contradicts the description, follow the description):\n```python\n"
+                 + "\n".join(extra) + "\n```")
+    elif extra:
         text += "\n\nIt must satisfy these examples:\n```python\n" + "\n".join(extra) + "\n```"
     return text
 
 
-def generate(problem: Problem, examples: Sequence[str] = ()) -> list[ChatMessage]:
+def generate(problem: Problem, examples: Sequence[str] = (), tiers: bool = True) -> list[ChatMessage]:
     return [
         _sys(),
         ChatMessage(
             role="user",
-            content=_task(problem, examples)
+            content=_task(problem, examples, tiers)
             + "\n\nReply with the complete function, with the imports and helpers it needs, in one ```python block.",
         ),
     ]
 
 
-def write_tests(problem: Problem, n: int, examples: Sequence[str] = ()) -> list[ChatMessage]:
+def write_tests(problem: Problem, n: int, examples: Sequence[str] = (), tiers: bool = True) -> list[ChatMessage]:
     return [
         _sys(),
         ChatMessage(
             role="user",
-            content=_task(problem, examples)
+            content=_task(problem, examples, tiers)
             + f"\n\nDo not implement it. Instead write {n} unit tests for it as plain `assert` statements, "
             f"one per line, each calling `{problem.entry_point}(...)` directly and comparing with the exact expected "
             "value. Cover ordinary cases and edge cases, and rely only on behaviour the description states. "
@@ -74,9 +86,12 @@ def regenerate(
     feedback: str,
     reflections: Sequence[str],
     examples: Sequence[str] = (),
+    tiers: bool = True,
 ) -> list[ChatMessage]:
     """Multi-turn: the task, the previous attempt, then what went wrong."""
     parts = [f"I ran your implementation against unit tests:\n{feedback}"]
+    if tiers:
+        parts.append(TIERS_NOTE)
     if reflections:
         notes = "\n".join(f"- {r.strip()}" for r in reflections)
         parts.append(f"Your reflections on the failed attempts so far:\n{notes}")
@@ -85,43 +100,62 @@ def regenerate(
         "Some unit tests may themselves be wrong; follow the problem description when they disagree with it."
     )
     return [
-        *generate(problem, examples),
+        *generate(problem, examples, tiers),
         ChatMessage(role="assistant", content=f"```python\n{previous_code.rstrip()}\n```"),
         ChatMessage(role="user", content="\n\n".join(parts)),
     ]
 
 
-def reflect(problem: Problem, code: str, feedback: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+#: Self-Debugging's explanation step (Chen et al. 2024), as an option of the reflection prompt
+EXPLAIN = (
+    "First explain the implementation line by line, tracing what each line does on the input of the first "
+    "failing test, and say where the values first differ from what the description requires. Then"
+)
+
+
+def reflect(
+    problem: Problem, code: str, feedback: str, examples: Sequence[str] = (), *, explain: bool = False,
+    tiers: bool = True,
+) -> list[ChatMessage]:
+    ask = (
+        f"{EXPLAIN} explain why the implementation is wrong and what must change to fix it."
+        if explain
+        else "In a few sentences, explain why the implementation is wrong and what must change to fix it."
+    )
     return [
         _sys(),
         ChatMessage(
             role="user",
-            content=_task(problem, examples)
+            content=_task(problem, examples, tiers)
             + f"\n\nHere is an implementation:\n```python\n{code.rstrip()}\n```\n\n"
             f"It was run against unit tests:\n{feedback}\n\n"
-            "In a few sentences, explain why the implementation is wrong and what must change to fix it. "
-            "Name the exact faulty line or condition. If a test's expected value contradicts the description, "
+            + (TIERS_NOTE + "\n\n" if tiers else "")
+            + ask
+            + " Name the exact faulty line or condition. If a test's expected value contradicts the description, "
             "say so. Do not write code.",
         ),
     ]
 
 
-def critique(problem: Problem, code: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+def critique(problem: Problem, code: str, examples: Sequence[str] = (), tiers: bool = True) -> list[ChatMessage]:
     return [
         _sys(),
         ChatMessage(
             role="user",
-            content=_task(problem, examples)
+            content=_task(problem, examples, tiers)
             + f"\n\nReview this implementation for correctness against the description, reasoning about edge "
             f"cases step by step:\n```python\n{code.rstrip()}\n```\n\n"
-            "If it is correct, reply with exactly LGTM. Otherwise list the concrete problems. Do not write code.",
+            "If it is correct, end your reply with LGTM on a line of its own. Otherwise list the concrete problems. "
+            "Do not write code.",
         ),
     ]
 
 
-def revise(problem: Problem, code: str, critique_text: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+def revise(
+    problem: Problem, code: str, critique_text: str, examples: Sequence[str] = (), tiers: bool = True
+) -> list[ChatMessage]:
     return [
-        *generate(problem, examples),
+        *generate(problem, examples, tiers),
         ChatMessage(role="assistant", content=f"```python\n{code.rstrip()}\n```"),
         ChatMessage(
             role="user",
@@ -131,10 +165,12 @@ def revise(problem: Problem, code: str, critique_text: str, examples: Sequence[s
     ]
 
 
-def tool_feedback(problem: Problem, code: str, report: str, examples: Sequence[str] = ()) -> list[ChatMessage]:
+def tool_feedback(
+    problem: Problem, code: str, report: str, examples: Sequence[str] = (), tiers: bool = True
+) -> list[ChatMessage]:
     """CRITIC: what the interpreter showed, as the critique."""
     return [
-        *generate(problem, examples),
+        *generate(problem, examples, tiers),
         ChatMessage(role="assistant", content=f"```python\n{code.rstrip()}\n```"),
         ChatMessage(
             role="user",
@@ -145,4 +181,13 @@ def tool_feedback(problem: Problem, code: str, report: str, examples: Sequence[s
 
 
 def is_lgtm(text: str) -> bool:
-    return text.strip().strip(".!` ").upper().startswith("LGTM")
+    """The critique approves: it is LGTM, begins with it, or reasons first
+    and ends with it (a last line such as ``LGTM``, ``**LGTM**`` or
+    ``Verdict: LGTM``). A "not LGTM" anywhere is no approval."""
+    cleaned = text.strip()
+    if not cleaned or re.search(r"\bnot\s+LGTM\b", cleaned, re.IGNORECASE):
+        return False
+    if cleaned.strip(".!`*_\"' ").upper().startswith("LGTM"):
+        return True
+    last = re.sub(r"[*_`]", "", cleaned.splitlines()[-1]).strip().strip(".!\"'# ").upper()
+    return last == "LGTM" or last.endswith((": LGTM", " LGTM")) and len(last) <= 40

@@ -14,21 +14,25 @@ from dataclasses import dataclass
 from coderefl.code.extract import extract_asserts, extract_code
 from coderefl.records import ExecutionResult, Problem
 from coderefl.strategies import prompts
-from coderefl.strategies.agreement import contradicts_examples, dual_agreement, outcome_vector
+from coderefl.strategies.agreement import contradicts_examples, dual_agreement
 from coderefl.strategies.episode import Candidate, Episode
-from coderefl.strategies.testset import TestSet
+from coderefl.strategies.feedback import format_test_feedback
+from coderefl.strategies.testset import OutcomeMap, TestSet
 
 
 async def build_testset(ep: Episode, examples: Sequence[str], user_tests: Sequence[str]) -> TestSet:
-    """Authoritative tests plus, when enabled, the model's own asserts and
-    hypothesis properties. Generated asserts that contradict a visible
-    example are dropped here, and the decision is recorded."""
+    """The user's tests, the problem's examples and, when enabled, the
+    model's own asserts and hypothesis properties, each with its trust tier.
+    A generated assert that contradicts an example is held back (not run),
+    and the decision recorded: the example wins unless the evidence later
+    demotes it, which releases the held-back test."""
     problem, cfg = ep.problem, ep.config
-    ts = TestSet(authoritative=list(dict.fromkeys([*user_tests, *examples])))
+    ts = TestSet(user=list(user_tests), examples=list(examples))
     can_instruct = getattr(ep.model, "api", "chat") == "chat"
     if cfg.generated_tests and cfg.num_tests > 0 and can_instruct:
         reply = await ep.ask(
-            prompts.write_tests(problem, cfg.num_tests, examples), kind="generate_tests", phase="tests"
+            prompts.write_tests(problem, cfg.num_tests, examples, tiers=cfg.trust_tiers),
+            kind="generate_tests", phase="tests",
         )
         asserts = [
             a
@@ -38,9 +42,13 @@ async def build_testset(ep: Episode, examples: Sequence[str], user_tests: Sequen
         ep.trajectory.steps[-1].tests = asserts
         for a in asserts:
             example = contradicts_examples(a, ts.authoritative)
-            if example is not None:
-                ts.drop(a, f"contradicts the example `{example}`")
-                ep.decide(f"dropped generated test `{a}`: it contradicts the example `{example}`", test=a)
+            if example is not None and example in ts.user:
+                ts.drop(a, f"contradicts the user test `{example}`")
+                ep.decide(f"dropped generated test `{a}`: it contradicts the user test `{example}`", test=a)
+            elif example is not None:
+                ts.hold(a, example)
+                ep.decide(f"dropped generated test `{a}`: it contradicts the example `{example}` (held back: "
+                          "restored if the example is demoted)", test=a, example=example)
             elif a not in ts.authoritative:
                 ts.generated.append(a)
         if not asserts:
@@ -73,26 +81,40 @@ class RoundOutcome:
     code: str
     result: ExecutionResult
     passed: bool
+    #: the chosen candidate's outcomes, mapped to the live tests
+    outcomes: OutcomeMap | None = None
+    feedback: str = ""
 
 
 async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: int) -> RoundOutcome:
-    """Run each candidate against the live tests; with several candidates,
-    choose one by dual agreement and drop tests the agreement shows wrong."""
+    """Run each distinct candidate once against the live tests; with several
+    candidates, choose one by dual agreement (identical programs are votes),
+    drop generated tests the agreement shows wrong and demote an example
+    only on strong evidence. Each decision is a step."""
     tests = ts.all()
-    results = [await ep.execute(code, tests, iteration=iteration) for code in codes]
+    tiers = ts.tiers(tests)
+    distinct = list(dict.fromkeys(codes))
+    runs = {code: await ep.execute_mapped(code, tests, iteration=iteration, tiers=tiers) for code in distinct}
+    maps = [runs[c] for c in codes]
     chosen = 0
     if len(codes) > 1 and tests:
-        matrix = [outcome_vector(r, tests) for r in results]
-        messages = [[o.message for o in r.tests] if len(r.tests) == len(tests) else [""] * len(tests) for r in results]
-        auth = [ts.is_authoritative(t) for t in tests]
-        agreement = dual_agreement(matrix, auth, messages)
+        matrix = [m.verdicts() for m in maps]
+        messages = [[m.message(j) for j in range(len(tests))] for m in maps]
+        examples = [t == "example" for t in tiers] if ep.config.trust_tiers else None
+        agreement = dual_agreement(matrix, [ts.is_authoritative(t) for t in tests], messages,
+                                   programs=list(codes), examples=examples)
         chosen = agreement.chosen
         ep.decide(
-            f"chose candidate {chosen + 1} of {len(codes)} by test agreement",
+            f"chose candidate {chosen + 1} of {len(codes)} by test agreement "
+            f"({len(distinct)} distinct program(s); identical ones count as votes)",
             iteration=iteration,
             groups=agreement.groups,
         )
         for j in agreement.suspicious:
+            if len(ts.all()) <= 1:
+                ep.decide(f"kept generated test `{tests[j]}` although every candidate fails it: it is the last "
+                          "test left", iteration=iteration, test_kept=tests[j])
+                break
             if ts.drop(tests[j], "every candidate fails it while agreeing on another answer that fits the examples"):
                 ep.decide(
                     f"dropped generated test `{tests[j]}`: every candidate fails it, and the candidates that "
@@ -100,20 +122,50 @@ async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: i
                     iteration=iteration,
                     test=tests[j],
                 )
-    result = _without_dropped(results[chosen], tests, ts)
+        for j, answer in agreement.disputed.items():
+            released = ts.demote(tests[j], f"distinct candidates that pass every other test agree: {answer}")
+            if tests[j] in ts.demoted:
+                ep.decide(
+                    f"demoted the example `{tests[j]}`: distinct candidates that pass every other test agree "
+                    f"on another value ({answer}); it may contradict the description"
+                    + (f"; restored {len(released)} held-back test(s)" if released else ""),
+                    iteration=iteration,
+                    test=tests[j],
+                    tier="example",
+                    demoted=True,
+                    released=released,
+                )
     live = ts.all()
-    passed = result.status == "passed"
-    if len(live) != len(tests):  # tests were dropped: rescore the chosen candidate
-        n_pass = sum(1 for o in result.tests if o.status == "passed")
-        ep.consider(Candidate(code=codes[chosen], passed=n_pass, total=len(live), iteration=iteration))
-    return RoundOutcome(code=codes[chosen], result=result, passed=passed)
+    omap = maps[chosen]
+    if live != tests:  # tests were dropped, demoted or restored: judge the chosen one on what is left
+        verdicts = dict(zip(tests, omap.verdicts()))
+        if all(t in verdicts for t in live):
+            results = {t: verdicts[t] for t in live}
+            n_pass = sum(1 for v in results.values() if v is True)
+            ep.consider(Candidate(code=codes[chosen], passed=n_pass, total=len(live), iteration=iteration,
+                                  results=results))
+            omap = _restricted(omap, live)
+    result = omap.result if omap.result is not None else maps[chosen].result
+    assert result is not None
+    # a pass needs every live test to have run and passed: a timeout or a test not run is no pass
+    passed = all(v is True for v in omap.verdicts()) if live else result.passed
+    tiers_live = ts.tiers(omap.tests) if ep.config.trust_tiers else None
+    return RoundOutcome(code=codes[chosen], result=result, passed=passed, outcomes=omap,
+                        feedback=format_test_feedback(omap, tiers_live))
 
 
-def _without_dropped(result: ExecutionResult, tests: Sequence[str], ts: TestSet) -> ExecutionResult:
-    if not ts.dropped or len(result.tests) != len(tests):
-        return result
-    kept = [o for t, o in zip(tests, result.tests) if t not in ts.dropped]
-    status = result.status
-    if status == "failed" and all(o.status == "passed" for o in kept):
-        status = "passed"
-    return result.model_copy(update={"tests": kept, "status": status})
+def _restricted(omap: OutcomeMap, live: Sequence[str]) -> OutcomeMap:
+    """The outcomes of ``live`` tests only; a timeout or error is still a
+    failure, a run whose kept tests all passed is a pass."""
+    index = {t: i for i, t in enumerate(omap.tests)}
+    keep = [index[t] for t in live]
+    outcomes = [omap.outcomes[i] for i in keep]
+    result = omap.result
+    if result is not None:
+        kept = [o for outs in outcomes for o in outs]
+        status = result.status
+        if status == "failed" and kept and all(o.status == "passed" for o in kept):
+            status = "passed"
+        result = result.model_copy(update={"tests": kept, "status": status})
+    return OutcomeMap(tests=list(live), outcomes=outcomes, global_outcomes=omap.global_outcomes, unowned=[],
+                      missing=[], status=result.status if result is not None else omap.status, result=result)

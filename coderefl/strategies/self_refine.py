@@ -12,6 +12,7 @@ from coderefl.strategies.base import Strategy, register_strategy
 from coderefl.strategies.episode import Episode
 from coderefl.strategies.examples import visible_examples
 from coderefl.strategies.simple import generate_once
+from coderefl.strategies.testset import TestSet
 
 
 @register_strategy("self-refine")
@@ -21,7 +22,8 @@ class SelfRefine(Strategy):
     async def solve(self, problem: Problem, user_tests: list[str] | None = None, sample: int = 0) -> Trajectory:
         ep = Episode(self, problem, sample)
         examples = visible_examples(problem)
-        tests = list(dict.fromkeys([*(user_tests or []), *examples]))
+        ts = TestSet(user=user_tests or [], examples=examples)
+        tests = ts.all()
         iteration = 1
         reason: StopReason = "max_iters"
         code = ""
@@ -32,7 +34,7 @@ class SelfRefine(Strategy):
                     reason = "no_code"
                     break
                 review = await ep.ask(
-                    prompts.critique(problem, code, examples), kind="critique", phase="critique", iteration=iteration
+                    prompts.critique(problem, code, examples, tiers=self.config.trust_tiers), kind="critique", phase="critique", iteration=iteration
                 )
                 text = review.texts[0] if review.texts else ""
                 if prompts.is_lgtm(text):
@@ -40,11 +42,12 @@ class SelfRefine(Strategy):
                     break
                 iteration += 1
                 reply = await ep.ask(
-                    prompts.revise(problem, code, text, examples), kind="generate", phase="generate", iteration=iteration
+                    prompts.revise(problem, code, text, examples, tiers=self.config.trust_tiers), kind="generate", phase="generate", iteration=iteration
                 )
                 code = ep.extract(reply.texts[0] if reply.texts else "", iteration).code or code
             if code:
-                await ep.execute(code, tests, iteration=iteration, note="internal verdict only; not fed back")
+                await ep.execute(code, tests, iteration=iteration, note="internal verdict only; not fed back",
+                                 tiers=ts.tiers(tests))
         except BudgetExceeded as hit:
             reason = hit.which  # type: ignore[assignment]
         return ep.finish(reason, iterations=iteration, tests=tests)
