@@ -92,6 +92,7 @@ def main(argv: list[str]) -> int:
         _send(out, answer)
         if mode == "once":
             return 0
+        server.prepare_next()
 
 
 if __name__ == "__main__":

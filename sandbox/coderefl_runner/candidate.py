@@ -42,10 +42,15 @@ _BUILTIN_EXC = {n for n, v in vars(builtins).items() if isinstance(v, type) and 
 def main(params: dict, fds: list[int]) -> None:
     out_w, err_w, cmd_r, res_w = fds
     proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.CANDIDATE_IN_FD: cmd_r, proc.CANDIDATE_OUT_FD: res_w})
-    jobdir = params["jobdir"]
-    proc.confine(params, cwd=jobdir, path_first=jobdir, dumpable=1)
+    proc.detach(dumpable=1)
     _exit, _send, _dumps = os._exit, send_msg, codec.dumps
     out = proc.CANDIDATE_OUT_FD
+    try:  # the judge says where the job is once it has one (this process may start before)
+        start = json.loads(recv_msg(proc.CANDIDATE_IN_FD, 1 << 20))
+        jobdir = start["jobdir"]
+    except (Closed, ValueError, KeyError, TypeError):
+        _exit(0)
+    proc.settle(params, start.get("limits") or {}, cwd=jobdir, path_first=jobdir)
     try:
         module, error = import_solution(jobdir)
         if error is not None:

@@ -25,12 +25,13 @@ from coderefl_runner.wire import recv_msg
 def main(params: dict, fds: list[int]) -> None:
     out_w, err_w, report_w, job_r = fds
     proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.REPORT_FD: report_w, proc.JOB_FD: job_r})
-    jobdir = params["jobdir"]
-    proc.confine(params, cwd=jobdir, path_first=jobdir, dumpable=1)
+    proc.detach(dumpable=1)
     exit_ = os._exit  # the program may replace os._exit; this reference stays
     try:
         job = json.loads(recv_msg(proc.JOB_FD, 64 * 1024 * 1024))
         os.close(proc.JOB_FD)
+        jobdir = job["jobdir"]
+        proc.settle(params, job["limits"], cwd=jobdir, path_first=jobdir)
         run(job, jobdir)
     except BaseException:
         proc.report_crash("harness")

@@ -52,11 +52,15 @@ def main(params: dict, fds: list[int]) -> None:
     out_w, err_w, report_w, job_r, to_cand, from_cand = fds
     proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.REPORT_FD: report_w, proc.JOB_FD: job_r,
                    proc.TO_CANDIDATE_FD: to_cand, proc.FROM_CANDIDATE_FD: from_cand})
-    # "/" is read-only in the container and nothing of the job's is on the judge's sys.path
-    proc.confine(params, cwd="/" if params.get("pid1") else params["judge_dir"], path_first=None, dumpable=0,
-                 oom_score=900)  # the memory limit's victim is the program, not the judge
+    proc.detach(dumpable=0, oom_score=900)  # the memory limit's victim is the program, not the judge
     try:
         job = json.loads(recv_msg(proc.JOB_FD, 64 * 1024 * 1024))
+        # "/" is read-only in the container and nothing of the job's is on the judge's sys.path
+        proc.settle(params, job["limits"], cwd="/" if params.get("pid1") else job["judge_dir"], path_first=None)
+        try:  # the candidate waits for this to import the program
+            send_msg(proc.TO_CANDIDATE_FD, json.dumps({"jobdir": job["jobdir"], "limits": job["limits"]}).encode())
+        except OSError:
+            pass  # it is gone: the import step reports that
         run(job)
     except BaseException:
         proc.report_crash("judge")

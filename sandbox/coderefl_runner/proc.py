@@ -59,10 +59,11 @@ def take_fds(mapping: dict[int, int]) -> None:
     os.closerange(max(mapping, default=2) + 1, 65536)
 
 
-def confine(params: dict, *, cwd: str, path_first: str | None, dumpable: int, oom_score: int = 1000) -> None:
-    """Session, signals, priority, limits, environment and streams of a job process."""
+def detach(*, dumpable: int, oom_score: int = 1000) -> None:
+    """What a job process becomes as soon as it exists (it may wait for its job after this):
+    its own session, default signals, lower priority, first in line for the OOM killer."""
     os.setsid()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a closed pipe is an OSError, not a silent death
     set_dumpable(dumpable)
@@ -76,8 +77,12 @@ def confine(params: dict, *, cwd: str, path_first: str | None, dumpable: int, oo
     except OSError:
         pass
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def settle(params: dict, limits: dict, *, cwd: str, path_first: str | None) -> None:
+    """Once the job is known: limits, work dir, environment, import path and streams."""
     if params.get("local"):
-        local_rlimits(params.get("limits") or {})
+        local_rlimits(limits)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": cwd, "LANG": "C.UTF-8",

@@ -49,12 +49,16 @@ class Capture:
 
 
 class Server:
-    """One server per container (or per local run): its zygote and job counter."""
+    """One server per container (or per local run): its zygote, and the processes
+    of the next job, started while the server waits for it."""
 
     def __init__(self, local: bool) -> None:
         self.local = local
         self.zygote = Zygote()
         self.jobs = 0
+        self.params = {"local": local, "pid1": proc.PID1}
+        self.spare: Processes | None = None
+        self.last_isolation = "judge"
 
     # -- one job -------------------------------------------------------------
     def run_job(self, job: dict) -> dict:
@@ -66,7 +70,7 @@ class Server:
         if tests is not None and len(tests) > MAX_TESTS_BYTES:
             return _result("error", [_outcome("tests file", "error", "the tests file is %d characters; the limit is %d"
                                               % (len(tests), MAX_TESTS_BYTES))], t0)
-        isolation = choose_isolation(job)
+        isolation = self.last_isolation = choose_isolation(job)
         self.jobs += 1
         nonce = os.urandom(8).hex()
         root = WORK_ROOT if proc.PID1 else job.get("work_root", WORK_ROOT)
@@ -75,15 +79,16 @@ class Server:
         if problem is not None:
             _wipe_tree(jobdir, time.monotonic() + WIPE_SECONDS)
             return _result("error", [_outcome("files", "error", problem)], t0)
-        params = {"jobdir": jobdir, "limits": limits, "local": self.local, "judge_dir": root, "pid1": proc.PID1}
-        payload = json.dumps({"tests": tests, "nonce": nonce}).encode()
+        payload = json.dumps({"tests": tests, "nonce": nonce, "jobdir": jobdir, "judge_dir": root,
+                              "limits": limits}).encode()
         try:
-            run = JobRun(self.zygote, isolation, params, payload)
+            procs = self._take_spare(isolation) or Processes(self.zygote, isolation, self.params)
         except ZygoteBroken as err:
             self._replace_zygote()
             res = _result("error", [_outcome("runner", "error", f"runner failure: {err}")], t0)
             res["recycle"] = True
             return res
+        run = JobRun(procs, payload)
         run.wait(float(limits.get("timeout_s", 10.0)), int(limits.get("output_bytes", 64 * 1024)))
         clean = self._clean_up(run, jobdir)
         verdict, outcomes = decide_from_report(run.report, nonce, run.timed_out, run.exit_code(), run.overflow)
@@ -99,6 +104,23 @@ class Server:
         code = run.exit_code()
         res["recycle"] = (not clean) or run.timed_out or (code is not None and code < 0)
         return res
+
+    def prepare_next(self) -> None:
+        """Start the next job's processes now (same mode as the last job), so a
+        job does not wait for them. They hold nothing until their job arrives."""
+        if self.spare is None:
+            try:
+                self.spare = Processes(self.zygote, self.last_isolation, self.params)
+            except ZygoteBroken:
+                self._replace_zygote()
+
+    def _take_spare(self, isolation: str) -> "Processes | None":
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.isolation == isolation and spare.alive():
+            return spare
+        if spare is not None:
+            spare.discard()
+        return None
 
     def _clean_up(self, run: "JobRun", jobdir: str) -> bool:
         deadline = time.monotonic() + WIPE_SECONDS
@@ -116,28 +138,29 @@ class Server:
         return clean
 
     def _replace_zygote(self) -> None:
+        if self.spare is not None:
+            self.spare.discard()
+            self.spare = None
         self.zygote.close()
         self.zygote = Zygote(fresh=True)
 
 
-class JobRun:
-    """The processes of one job and what they wrote."""
+class Processes:
+    """A job's processes, started from the zygote, and the server's ends of their pipes."""
 
-    def __init__(self, zygote: Zygote, isolation: str, params: dict, payload: bytes) -> None:
+    def __init__(self, zygote: Zygote, isolation: str, params: dict) -> None:
         self.isolation = isolation
-        self.pids: list[int] = []
-        self.candidate = None
-        self.candidate_code = None
+        self.candidate: int | None = None
         report_r, report_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         job_r, job_w = os.pipe()
-        mine = [out_w, err_w, report_w, job_r]
+        theirs = [out_w, err_w, report_w, job_r]
         try:
             if isolation == "judge":
                 to_cand_r, to_cand_w = os.pipe()
                 from_cand_r, from_cand_w = os.pipe()
-                mine += [to_cand_r, to_cand_w, from_cand_r, from_cand_w]
+                theirs += [to_cand_r, to_cand_w, from_cand_r, from_cand_w]
                 self.candidate, self.main = zygote.spawn(
                     ("candidate", params, [out_w, err_w, to_cand_r, from_cand_w]),
                     ("judge", params, [out_w, err_w, report_w, job_r, to_cand_w, from_cand_r]))
@@ -146,16 +169,41 @@ class JobRun:
                 (self.main,) = zygote.spawn(("harness", params, [out_w, err_w, report_w, job_r]))
                 self.pids = [self.main]
         except ZygoteBroken:
-            for fd in mine + [report_r, out_r, err_r, job_w]:
+            for fd in theirs + [report_r, out_r, err_r, job_w]:
                 os.close(fd)
-            for pid in self.pids:
-                _kill(pid)
             raise
-        for fd in mine:
+        for fd in theirs:
             os.close(fd)
         self.fds = (report_r, out_r, err_r)
-        self.job_w, self.payload = job_w, memoryview(len(payload).to_bytes(4, "big") + payload)
-        os.set_blocking(job_w, False)
+        self.job_w = job_w
+
+    def alive(self) -> bool:
+        """Every process is there and waiting (not stopped, not a zombie)."""
+        for pid in self.pids:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[1].split()[0] not in (b"R", b"S"):
+                        return False
+            except (OSError, IndexError):
+                return False
+        return True
+
+    def discard(self) -> None:
+        for pid in self.pids:
+            _kill(pid)
+        for fd in (*self.fds, self.job_w):
+            os.close(fd)
+
+
+class JobRun:
+    """One job on its processes: the clock, their report and both outputs."""
+
+    def __init__(self, procs: Processes, payload: bytes) -> None:
+        self.pids, self.main, self.candidate = procs.pids, procs.main, procs.candidate
+        self.candidate_code = None
+        self.fds = procs.fds
+        self.job_w, self.payload = procs.job_w, memoryview(len(payload).to_bytes(4, "big") + payload)
+        os.set_blocking(self.job_w, False)
         self.main_status = None
         self.timed_out = False
         self.ran_for = 0.0

