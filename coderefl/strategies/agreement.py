@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from coderefl.records import ExecutionResult
 
 
-def _split_equality(test: str) -> tuple[str, object] | None:
+def split_equality(test: str) -> tuple[str, object] | None:
     """``assert CALL == EXPECTED`` -> (normalised CALL, EXPECTED's value or source)."""
     try:
         tree = ast.parse(test.strip())
@@ -47,12 +47,12 @@ def _split_equality(test: str) -> tuple[str, object] | None:
 
 def contradicts_examples(test: str, examples: Sequence[str]) -> str | None:
     """The example a generated test contradicts, or None."""
-    mine = _split_equality(test)
+    mine = split_equality(test)
     if mine is None:
         return None
     call, expected = mine
     for example in examples:
-        theirs = _split_equality(example)
+        theirs = split_equality(example)
         if theirs is None or theirs[0] != call:
             continue
         try:

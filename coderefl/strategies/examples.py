@@ -1,8 +1,12 @@
 """Visible examples: the asserts a problem shows the agent.
 
 They come from ``Problem.visible_tests`` (MBPP's first assert, a custom
-set's examples) and from the prompt's own doctest examples (HumanEval's
-``>>> f(x)`` lines, read with the standard library's doctest parser).
+set's examples), from the prompt's own doctest examples (HumanEval's
+``>>> f(x)`` lines, read with the standard library's doctest parser), and
+from the other styles docstrings use (``f(x) == y``, ``f(x) => y``,
+``f(x) ➞ y``, ``For x = 1 the output should be y``, ...:
+:func:`coderefl.code.examples.docstring_examples`). One example per call:
+the first source wins.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import ast
 import doctest
 
+from coderefl.code.examples import docstring_examples
 from coderefl.records import Problem
+from coderefl.strategies.agreement import split_equality
 
 
 def doctest_asserts(prompt: str, limit: int = 10) -> list[str]:
@@ -35,9 +41,16 @@ def doctest_asserts(prompt: str, limit: int = 10) -> list[str]:
 
 def visible_examples(problem: Problem) -> list[str]:
     seen: list[str] = []
-    for t in [*problem.visible_tests, *doctest_asserts(problem.prompt)]:
-        if t not in seen:
-            seen.append(t)
+    calls: set[str] = set()
+    found = [*problem.visible_tests, *doctest_asserts(problem.prompt),
+             *docstring_examples(problem.prompt, problem.entry_point)]
+    for t in found:
+        split = split_equality(t)
+        if t in seen or (split is not None and split[0] in calls):
+            continue
+        seen.append(t)
+        if split is not None:
+            calls.add(split[0])
     return seen
 
 

@@ -41,7 +41,7 @@ class Reflexion(Strategy):
         examples = visible_examples(problem)
         ts = TestSet(user=user_tests or [], examples=examples)
         memory: list[str] = []
-        tried: dict[str, int] = {}  # normalised program -> the iteration it failed in
+        tried: dict[str, int] = {}  # normalised program -> the iteration it failed in, on the live tests
         iteration = 0
         temp = generation_temperature(cfg)
         try:
@@ -51,7 +51,10 @@ class Reflexion(Strategy):
                                  temperature=temp)
             codes = self._codes(ep, reply.texts, 1)
             feedback, code = "", ""
+            live = ts.all()
             for iteration in range(1, cfg.max_iters + 1):
+                if ts.all() != live:  # another test set: a program that failed before may pass now
+                    tried, live = {}, ts.all()
                 codes, repeated = await self._fresh(ep, codes, tried, request, iteration, temp)
                 if repeated:
                     pass  # a repeat that resampling could not shake off: not run, same feedback as before
@@ -65,6 +68,8 @@ class Reflexion(Strategy):
                         return ep.finish("passed", iterations=iteration, tests=ts.all())
                     feedback = outcome.feedback
                     code = outcome.code
+                    if ts.all() != live:  # tests dropped or restored: earlier failures may not hold
+                        tried, live = {}, ts.all()
                     for c in codes:
                         tried.setdefault(program_key(c), iteration)
                 if iteration == cfg.max_iters:

@@ -137,7 +137,10 @@ async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: i
                 )
     live = ts.all()
     omap = maps[chosen]
-    if live != tests:  # tests were dropped, demoted or restored: judge the chosen one on what is left
+    if any(t not in tests for t in live):  # a demoted example released held-back tests: judge on them too
+        omap = await ep.execute_mapped(codes[chosen], live, iteration=iteration, tiers=ts.tiers(live),
+                                       note="rerun on the tests the demoted example released")
+    elif live != tests:  # tests were dropped, demoted or restored: judge the chosen one on what is left
         verdicts = dict(zip(tests, omap.verdicts()))
         if all(t in verdicts for t in live):
             results = {t: verdicts[t] for t in live}
