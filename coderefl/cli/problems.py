@@ -6,12 +6,12 @@ against its hidden tests in the sandbox (Docker by default).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
 
 from coderefl.cli.render import terminal_safe
+from coderefl.cli.signals import run_interruptible
 
 from coderefl.errors import BadInput, CoderelfError
 from coderefl.records import BenchmarkTask, Limits
@@ -127,7 +127,7 @@ def check_cmd(
     Exits 1 when any canonical solution fails.
     """
     tasks = _load(bench, problems_file, limit)
-    report = asyncio.run(_check(tasks, backend, concurrency, Limits(timeout_s=timeout)))
+    report = run_interruptible(_check(tasks, backend, concurrency, Limits(timeout_s=timeout)))
     click.echo(f"passed {report.passed}/{report.checked}")
     for f in report.failures:
         click.echo(terminal_safe(f"FAIL {f.task_id} [{f.status}] {f.reason}"))

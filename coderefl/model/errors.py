@@ -81,19 +81,19 @@ def map_error(
     """One ModelError with a one-line message that says what to do."""
     if isinstance(err, openai.APITimeoutError) and _timed_out(err):
         return ModelTimeout(
-            f"model server at {base_url} did not answer within {timeout_s:g}s (tried {retries + 1} times); "
+            f"model server at {base_url} did not answer within {timeout_s:g}s (tried {_times(retries + 1)}); "
             "raise --timeout or check the server"
         )
     if isinstance(err, openai.APIConnectionError) and refused(err):
         return ModelUnreachable(
-            f"cannot reach model server at {base_url} (connection refused); is it running? (tried {retries + 1} times)"
+            f"cannot reach model server at {base_url} (connection refused); is it running? (tried {_times(retries + 1)})"
         )
     if isinstance(err, openai.APIConnectionError):
         cause = _causes(err)[-1] if err.__cause__ is not None else None
         why = f" ({type(cause).__name__}: {cause})" if cause else ""
         why = (" " + " ".join(why.split())[:160]) if why else ""
         return ModelUnreachable(
-            f"cannot reach model server at {base_url}{why}; is it running? (tried {retries + 1} times)"
+            f"cannot reach model server at {base_url}{why}; is it running? (tried {_times(retries + 1)})"
         )
     if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
         return ModelAuthError(
@@ -111,22 +111,30 @@ def map_error(
         return UnknownModel(f"unknown model {model!r} at {base_url} (404); {hint}")
     if isinstance(err, openai.RateLimitError):
         return ModelRateLimited(
-            f"rate limited by {base_url} after {retries + 1} tries (429: {server_message(err)}); "
+            f"rate limited by {base_url} after {_tries(retries + 1)} (429: {server_message(err)}); "
             "lower --concurrency or wait"
         )
     if isinstance(err, openai.InternalServerError):
         return ModelServerError(
-            f"model server at {base_url} failed after {retries + 1} tries ({err.status_code}: {server_message(err)})"
+            f"model server at {base_url} failed after {_tries(retries + 1)} ({err.status_code}: {server_message(err)})"
         )
     if isinstance(err, openai.APIStatusError):
         if err.status_code in (400, 422):
             return ModelBadRequest(f"model server at {base_url} rejected the request ({err.status_code}: {server_message(err)})")
         return ModelError(f"model server at {base_url} answered {err.status_code}: {server_message(err)}")
     if isinstance(err, ModelBadResponse):
-        return ModelBadResponse(f"model server at {base_url} answered {err} ({retries + 1} tries)")
+        return ModelBadResponse(f"model server at {base_url} answered {err} ({_tries(retries + 1)})")
     if isinstance(err, openai.APIResponseValidationError | json.JSONDecodeError):
-        return ModelBadResponse(f"model server at {base_url} sent a malformed response {retries + 1} times ({type(err).__name__})")
+        return ModelBadResponse(f"model server at {base_url} sent a malformed response {_times(retries + 1)} ({type(err).__name__})")
     return ModelError(f"model call to {base_url} failed: {type(err).__name__}: {' '.join(str(err).split())[:200]}")
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+def _tries(n: int) -> str:
+    return "1 try" if n == 1 else f"{n} tries"
 
 
 def _causes(err: BaseException) -> list[BaseException]:

@@ -75,11 +75,12 @@ class Scan:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def scan_results(path: Path) -> Scan:
+def scan_results(path: Path, *, redo_empty: bool = False) -> Scan:
     """Read a results.jsonl line by line. Rejected: a torn last line (what a
     kill mid-write leaves), a line that is not a valid record, a second
     record of one (task, sample) (the first is the one the run trusted),
-    and a record whose every model answer was empty (redone on resume)."""
+    and with ``redo_empty`` (a resume) a record whose every model answer
+    was empty, so it is done again."""
     out = Scan()
     if not path.exists():
         return out
@@ -99,7 +100,7 @@ def scan_results(path: Path) -> Scan:
         if key in seen:
             out.rejected.append(Rejected(number, f"a second record of {rec.task_id} sample {rec.sample}", raw))
             continue
-        if answered_nothing(rec):
+        if redo_empty and answered_nothing(rec):
             out.rejected.append(Rejected(number, f"every model answer of {rec.task_id} was empty (redone)", raw))
             continue
         seen.add(key)
@@ -167,7 +168,7 @@ class RunStore:
         self._lock()
         try:
             old = self.read_config()
-            scan = scan_results(self.results_path)
+            scan = scan_results(self.results_path, redo_empty=True)
             diff = config_mismatch(old, config) if old is not None else None
             diff = diff or records_mismatch(scan.records, config, None if old is not None else task_ids)
             if diff:
