@@ -38,8 +38,8 @@ def _read(path: str, what: str) -> str:
 @click.option("--memory", type=int, default=None, envvar="CODEREFL_SANDBOX_MEMORY", help="Memory limit, MB, no swap [512].")
 @click.option("--pids", type=int, default=None, envvar="CODEREFL_SANDBOX_PIDS", help="Max processes+threads [64].")
 @click.option("--cpus", type=float, default=None, envvar="CODEREFL_SANDBOX_CPUS", help="CPU quota in cores [1].")
-@click.option("--backend", type=click.Choice(["docker", "local"]), default="docker", envvar="CODEREFL_SANDBOX_BACKEND",
-              show_default=True, help="'local' is UNSAFE: no isolation.")
+@click.option("--backend", default="docker", envvar="CODEREFL_SANDBOX_BACKEND", show_default=True,
+              help="Sandbox backend: docker, local (UNSAFE: no isolation), or one an installed package adds.")
 @click.option("--isolation", type=click.Choice(["auto", "judge", "in-process"]), default="auto",
               envvar="CODEREFL_SANDBOX_ISOLATION", show_default=True,
               help="judge: tests and program in separate processes, plain data between them (a verdict the "
@@ -66,11 +66,9 @@ def run_cmd(solution: str, tests_path: str | None, timeout: float | None, memory
     sigterm_as_interrupt()
     sb = create_sandbox(backend, pool_size=1, limits=limits)
     try:
-        result = sb.run_sync(program, tests, limits)  # type: ignore[attr-defined]
+        result = sb.run_sync(program, tests, limits)
     finally:
-        close = getattr(sb, "close_sync", None)
-        if close:
-            close()
+        sb.close_sync()
     if as_json:
         click.echo(json.dumps(result.model_dump()))
     else:

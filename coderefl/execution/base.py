@@ -1,15 +1,20 @@
 """The sandbox layer's interface: program + tests + limits -> verdict.
 
 A backend is one module that subclasses :class:`Sandbox` and registers
-itself with :func:`register_backend`. Strategies and the scorer depend on
-this interface only.
+itself with :func:`register_backend` (or, from another package, through the
+``coderefl.sandboxes`` entry point group). Strategies and the scorer depend
+on this interface only.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
-from typing import Any
+import asyncio
+import inspect
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
 
 from coderefl.records import ExecutionResult, Limits
 
@@ -21,7 +26,12 @@ class Sandbox(abc.ABC):
     ``program`` is importable as the module ``solution``; ``tests`` is a
     tests file (top-level asserts, ``test_*`` functions, hypothesis
     properties) run with the solution's names in scope. ``files`` are extra
-    files (relative path -> content) placed in the work dir.
+    files (relative path -> content) placed in the work dir. A tests file with
+    the line ``# coderefl: plain-values`` runs in judge mode (docs/sandbox.md).
+
+    Everything callers use is declared here, async and sync: a backend
+    implements ``run`` (and may override the ``*_sync`` methods when it is
+    synchronous at heart); the sync methods otherwise share one wrapper.
 
     Exceptions: :class:`coderefl.errors.SandboxUnavailable` and
     :class:`coderefl.errors.ImageMissing` when nothing can run. A program
@@ -31,6 +41,8 @@ class Sandbox(abc.ABC):
     name: str = "abstract"
     #: True when the backend isolates the program from the host.
     isolated: bool = True
+    #: one line for ``--help`` and the README's table of backends
+    description: str = ""
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
@@ -50,6 +62,22 @@ class Sandbox(abc.ABC):
     async def close(self) -> None:
         """Release every resource. Idempotent; safe after a failed start."""
 
+    def run_sync(
+        self,
+        program: str,
+        tests: str | None = None,
+        limits: Limits | None = None,
+        files: Mapping[str, str | bytes] | None = None,
+    ) -> ExecutionResult:
+        """:meth:`run` for callers without an event loop (or inside one)."""
+        return run_blocking(self.run(program, tests, limits, files))
+
+    def start_sync(self) -> None:
+        run_blocking(self.start())
+
+    def close_sync(self) -> None:
+        run_blocking(self.close())
+
     async def __aenter__(self) -> "Sandbox":
         await self.start()
         return self
@@ -58,27 +86,80 @@ class Sandbox(abc.ABC):
         await self.close()
 
 
-_BACKENDS: dict[str, Callable[..., Sandbox]] = {}
+T = TypeVar("T")
 
 
-def register_backend(name: str) -> Callable[[type[Sandbox]], type[Sandbox]]:
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end from sync code: on this thread when no event
+    loop runs here, else on a helper thread with a loop of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as err:  # noqa: BLE001 - handed back to the caller as it is
+            box["error"] = err
+
+    thread = threading.Thread(target=work, name="coderefl-run-blocking")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+_BACKENDS: dict[str, type[Sandbox]] = {}
+#: Python entry points an installed package adds backends through (``name = "pkg.module:Class"``)
+ENTRY_POINT_GROUP = "coderefl.sandboxes"
+
+
+def register_backend(name: str, *, description: str = "") -> Callable[[type[Sandbox]], type[Sandbox]]:
+    """Class decorator: make a backend available by ``name`` (``--sandbox NAME``)."""
+
     def deco(cls: type[Sandbox]) -> type[Sandbox]:
         cls.name = name
+        if description:
+            cls.description = description
         _BACKENDS[name] = cls
         return cls
 
     return deco
 
 
-def create_sandbox(name: str = "docker", **kwargs: Any) -> Sandbox:
-    """Build a backend by name (``docker`` or ``local``)."""
-    # Import backends so they register; each is one file.
-    from coderefl.execution import docker_pool, local  # noqa: F401
+def available_backends() -> dict[str, type[Sandbox]]:
+    """Every backend by name: the built-in ones and those installed packages
+    declare under the ``coderefl.sandboxes`` entry point group."""
+    from coderefl.execution import docker_pool, local  # noqa: F401  (built-ins register on import)
 
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _BACKENDS:
+            continue
+        try:
+            obj = ep.load()
+        except Exception as err:  # a broken plug-in is named, not a crash
+            from coderefl.errors import BadInput
+
+            raise BadInput(f"sandbox backend {ep.name!r} from {ep.value} cannot be loaded: {err}") from None
+        if isinstance(obj, type) and issubclass(obj, Sandbox) and ep.name not in _BACKENDS:
+            register_backend(ep.name)(obj)
+    return dict(sorted(_BACKENDS.items()))
+
+
+def create_sandbox(name: str = "docker", **kwargs: Any) -> Sandbox:
+    """Build a backend by name; keyword arguments a backend does not take are ignored."""
+    backends = available_backends()
     try:
-        factory = _BACKENDS[name]
+        factory = backends[name]
     except KeyError:
         from coderefl.errors import BadInput
 
-        raise BadInput(f"unknown sandbox backend {name!r}; choose from {', '.join(sorted(_BACKENDS))}")
+        raise BadInput(f"unknown sandbox backend {name!r}; choose from {', '.join(backends)}") from None
+    params = inspect.signature(factory).parameters.values()
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        names = {p.name for p in params}
+        kwargs = {k: v for k, v in kwargs.items() if k in names}
     return factory(**kwargs)

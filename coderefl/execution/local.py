@@ -27,7 +27,7 @@ from coderefl.execution.jobs import error_result, make_job, to_result
 from coderefl.records import ExecutionResult, Limits
 
 
-@register_backend("local")
+@register_backend("local", description="UNSAFE: a plain subprocess with rlimits, for trusted code or machines without Docker")
 class LocalSandbox(Sandbox):
     """Unsafe: no isolation (see module docstring). ``isolated`` is False so
     callers can refuse it for untrusted code."""
