@@ -28,6 +28,7 @@ concurrent runs agree on every cached answer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -210,9 +211,15 @@ class ResponseCache:
         sql = "DELETE FROM responses" + (" WHERE " + " AND ".join(where) if where else "")
         with self._lock:
             db = self._db()
-            n = db.execute(sql, args).rowcount
+            try:
+                n = db.execute(sql, args).rowcount
+            except sqlite3.Error as err:
+                raise BadInput(f"cannot clear the response cache {self.path}: {err}") from None
             if not where:
-                db.execute("VACUUM")  # give the space back
+                db.execute("PRAGMA busy_timeout=1000")
+                with contextlib.suppress(sqlite3.Error):  # another process has it open: the space comes back later
+                    db.execute("VACUUM")  # give the space back
+                db.execute("PRAGMA busy_timeout=30000")
         return int(n)
 
     def close(self) -> None:
