@@ -23,7 +23,6 @@ class CanonicalFailures(CoderelfError):
     exit_code = 1
 
 
-_PREFIXES = {"humaneval/": "humaneval", "mbpp/": "mbpp"}
 EXAMPLE_SET = Path(__file__).resolve().parents[2] / "problems" / "examples.yaml"
 
 bench_argument = click.argument("bench", metavar="BENCH")
@@ -78,7 +77,9 @@ def show_cmd(task_id: str, bench: str | None, problems_file: Path | None, hidden
     from coderefl.problems.registry import find_task
 
     if bench is None:
-        bench = next((b for pre, b in _PREFIXES.items() if task_id.lower().startswith(pre)), None)
+        from coderefl.problems.registry import benchmark_of_task
+
+        bench = benchmark_of_task(task_id)
         if bench is None:
             raise BadInput(f"cannot tell which set {task_id!r} is in; pass --bench NAME_OR_PATH")
     task = find_task(_load(bench, problems_file), task_id)
@@ -141,7 +142,6 @@ async def _check(tasks: list[BenchmarkTask], backend: str, concurrency: int, lim
     from coderefl.execution import create_sandbox
     from coderefl.problems.check import check_canonical
 
-    kwargs = {"pool_size": concurrency} if backend == "docker" else {}
-    sandbox = create_sandbox(backend, **kwargs)
+    sandbox = create_sandbox(backend, pool_size=concurrency)  # a backend without a pool ignores pool_size
     async with sandbox:
         return await check_canonical(sandbox, tasks, limits=limits, concurrency=concurrency)

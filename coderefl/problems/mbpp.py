@@ -44,6 +44,7 @@ from typing import Any
 from coderefl.errors import BadInput
 from coderefl.atomic import atomic_write_bytes
 from coderefl.problems._common import asserts_as_test_functions, with_plain_values
+from coderefl.problems.registry import register_benchmark
 from coderefl.records import BenchmarkTask, HiddenTests, Problem
 
 MBPP_URL = "https://raw.githubusercontent.com/google-research/google-research/master/mbpp/sanitized-mbpp.json"
@@ -172,6 +173,7 @@ def mbpp_task(rec: dict[str, Any]) -> BenchmarkTask:
     return BenchmarkTask(problem=problem, hidden=hidden)
 
 
+@register_benchmark("mbpp", id_prefix="mbpp/", description="MBPP sanitized, 427 problems (shared data, or downloaded)")
 def load_mbpp(problems_file: str | Path | None = None) -> list[BenchmarkTask]:
     path, strict = resolve_mbpp_file(problems_file)
     return [mbpp_task(rec) for rec in read_mbpp_records(path, strict=strict)]

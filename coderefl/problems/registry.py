@@ -3,27 +3,75 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from coderefl.errors import BadInput
 from coderefl.records import BenchmarkTask
 
-BENCHMARKS: dict[str, Callable[[str | Path | None], list[BenchmarkTask]]] = {}
+Loader = Callable[[str | Path | None], list[BenchmarkTask]]
+
+#: Python entry points an installed package adds benchmarks through (``name = "pkg.module:load"``)
+ENTRY_POINT_GROUP = "coderefl.benchmarks"
 
 
-def _builtin() -> None:
-    if BENCHMARKS:
-        return
-    from coderefl.problems.humaneval import load_humaneval
-    from coderefl.problems.mbpp import load_mbpp
+@dataclass(frozen=True)
+class Benchmark:
+    """A named problem set with code behind it: its loader (``problems_file``
+    overrides its data file), the prefix of its task ids, one line of help."""
 
-    BENCHMARKS["humaneval"] = load_humaneval
-    BENCHMARKS["mbpp"] = load_mbpp
+    name: str
+    load: Loader
+    id_prefix: str = ""
+    description: str = ""
+
+
+_BENCHMARKS: dict[str, Benchmark] = {}
+
+
+def register_benchmark(name: str, *, id_prefix: str = "", description: str = "") -> Callable[[Loader], Loader]:
+    """Decorator on a loader: ``--benchmark NAME`` loads with it. One file per benchmark."""
+
+    def deco(load: Loader) -> Loader:
+        _BENCHMARKS[name.lower()] = Benchmark(name.lower(), load, id_prefix, description)
+        return load
+
+    return deco
+
+
+def benchmarks() -> dict[str, Benchmark]:
+    """Every benchmark: the built-in ones and those installed packages declare
+    under the ``coderefl.benchmarks`` entry point group."""
+    from coderefl.problems import humaneval, mbpp  # noqa: F401  (built-ins register on import)
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name.lower() in _BENCHMARKS:
+            continue
+        try:
+            load = ep.load()
+        except Exception as err:  # a broken plug-in is named, not a crash
+            raise BadInput(f"benchmark {ep.name!r} from {ep.value} cannot be loaded: {err}") from None
+        if ep.name.lower() not in _BENCHMARKS and callable(load):
+            register_benchmark(ep.name)(load)
+    return dict(sorted(_BENCHMARKS.items()))
 
 
 def benchmark_names() -> list[str]:
-    _builtin()
-    return sorted(BENCHMARKS)
+    return list(benchmarks())
+
+
+def is_benchmark(name: str) -> bool:
+    """A registered benchmark's name (not a path to a custom set)."""
+    return name.lower() in benchmarks()
+
+
+def benchmark_of_task(task_id: str) -> str | None:
+    """The benchmark whose task ids start like ``task_id`` (``HumanEval/3`` -> humaneval)."""
+    for b in benchmarks().values():
+        if b.id_prefix and task_id.lower().startswith(b.id_prefix.lower()):
+            return b.name
+    return None
 
 
 def load_benchmark(
@@ -34,12 +82,12 @@ def load_benchmark(
 ) -> list[BenchmarkTask]:
     """``humaneval``, ``mbpp`` (``problems_file`` overrides their data file)
     or a path to a custom JSONL/YAML set. ``limit`` keeps the first N."""
-    _builtin()
+    registered = benchmarks()
     if limit is not None and limit < 1:
         raise BadInput(f"--limit must be at least 1, got {limit}")
     key = name_or_path.lower()
-    if key in BENCHMARKS:
-        tasks = BENCHMARKS[key](problems_file)
+    if key in registered:
+        tasks = registered[key].load(problems_file)
     elif Path(name_or_path).expanduser().exists():
         from coderefl.problems.custom import load_custom
 

@@ -99,3 +99,28 @@ def test_the_in_memory_sandbox_scripts_verdicts_in_microseconds():
     assert bad.status == "failed" and bad.failing[0].message == "f(1) returned 2, expected 3"
     assert good.status == "passed" and sb.calls[0].limits.timeout_s == 1
     assert verdict([("x", "timeout")]).status == "timeout"
+
+
+def test_a_benchmark_from_an_installed_package_needs_no_edit_here(tmp_path):
+    """A package adds a benchmark through the ``coderefl.benchmarks`` entry point;
+    ``problems list`` and ``problems check`` (with the echo backend above) take it."""
+    plugin = make_plugin(tmp_path)
+    (plugin / "tiny_bench.py").write_text(textwrap.dedent('''
+        from coderefl.records import BenchmarkTask, HiddenTests, Problem
+
+        def load(problems_file=None):
+            return [BenchmarkTask(problem=Problem(task_id="tiny/1", prompt="def one():\\n    \\"\\"\\"1\\"\\"\\"\\n",
+                                                  entry_point="one"),
+                                  hidden=HiddenTests(test_code="assert one() == 1\\n", canonical_solution="# PASS\\n"))]
+    '''))
+    info = plugin / "tiny_bench-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-bench\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[coderefl.benchmarks]\ntiny = tiny_bench:load\n")
+    env = {**os.environ, "PYTHONPATH": f"{plugin}{os.pathsep}{ROOT}"}
+    listed = subprocess.run([sys.executable, "-m", "coderefl.cli.main", "problems", "list", "tiny"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert listed.returncode == 0 and "tiny/1" in listed.stdout, listed.stderr
+    checked = subprocess.run([sys.executable, "-m", "coderefl.cli.main", "problems", "check", "tiny", "--sandbox", "echo"],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert checked.returncode == 0 and "passed 1/1" in checked.stdout, checked.stderr
