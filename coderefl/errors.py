@@ -4,18 +4,22 @@ messages and exit codes (see ``coderefl.cli.main``)."""
 from __future__ import annotations
 
 
-class CoderelfError(Exception):
+class CodereflError(Exception):
     """Base of every error coderefl expects. ``str(err)`` is the one line the
     user sees, so it says what went wrong and what to do."""
 
     exit_code = 2
 
 
-class BadInput(CoderelfError):
+#: the old misspelling, kept for one release so code that catches it keeps working
+CoderelfError = CodereflError
+
+
+class BadInput(CodereflError):
     """A file, flag or value the user gave cannot be used."""
 
 
-class SandboxError(CoderelfError):
+class SandboxError(CodereflError):
     """The sandbox cannot run anything (not: the program failed)."""
 
 
@@ -27,7 +31,7 @@ class ImageMissing(SandboxError):
     """The sandbox image is not built."""
 
 
-class ModelError(CoderelfError):
+class ModelError(CodereflError):
     """The model endpoint cannot be used (unreachable, bad key, unknown model)."""
 
 
@@ -35,7 +39,7 @@ class NoModelConfigured(ModelError):
     """No endpoint or model is configured."""
 
 
-class BudgetExceeded(CoderelfError):
+class BudgetExceeded(CodereflError):
     """A per-problem budget (calls, tokens, time) ran out. Strategies catch it
     and end the trajectory with the best candidate so far."""
 

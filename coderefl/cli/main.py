@@ -11,7 +11,7 @@ import sys
 import click
 
 from coderefl import __version__
-from coderefl.errors import CoderelfError
+from coderefl.errors import CodereflError
 
 #: command name -> "module:attribute"; a new command is one line here.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
-    except CoderelfError as err:
+    except CodereflError as err:
         click.echo(f"coderefl: error: {err}", err=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

@@ -13,11 +13,11 @@ import click
 from coderefl.cli.render import terminal_safe
 from coderefl.cli.signals import run_interruptible
 
-from coderefl.errors import BadInput, CoderelfError
+from coderefl.errors import BadInput, CodereflError
 from coderefl.records import BenchmarkTask, Limits
 
 
-class CanonicalFailures(CoderelfError):
+class CanonicalFailures(CodereflError):
     """Some canonical solutions fail their own hidden tests (exit 1)."""
 
     exit_code = 1

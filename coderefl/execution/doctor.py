@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from coderefl.errors import CoderelfError
+from coderefl.errors import CodereflError
 from coderefl.records import Limits
 
 
@@ -78,12 +78,12 @@ def run_checks(limits: Limits | None = None) -> list[Check]:
     try:
         client = docker_client()
         checks.append(Check("docker daemon", True, f"Docker {client.version().get('Version', '?')}"))
-    except CoderelfError as err:
+    except CodereflError as err:
         return [Check("docker daemon", False, str(err))]
     try:
         tag = ensure_image(client)
         checks.append(Check("sandbox image", True, tag))
-    except CoderelfError as err:
+    except CodereflError as err:
         return checks + [Check("sandbox image", False, str(err))]
     pool = DockerPoolSandbox(limits=limits, pool_size=1)
     try:
@@ -91,7 +91,7 @@ def run_checks(limits: Limits | None = None) -> list[Check]:
             pool.start_sync()
             r = pool.run_sync("def f(x):\n    return x + 1\n", "assert f(1) == 2\n")
             checks.append(Check("trivial run passes", r.passed, f"{r.status} in {r.duration_s:.3f}s"))
-        except CoderelfError as err:
+        except CodereflError as err:
             return checks + [Check("pool start", False, str(err))]
         for name, program, tests, want in _probes(limits):
             r = pool.run_sync(program, tests)
