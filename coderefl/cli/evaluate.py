@@ -20,7 +20,7 @@ from coderefl.config import model_options, pop_model_flags, resolve_model_config
 from coderefl.errors import BadInput, CoderelfError
 from coderefl.cli.signals import run_interruptible
 from coderefl.cli.checks import check_output_dir
-from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
+from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option
 
 
 def default_sandbox_concurrency() -> int:
@@ -76,11 +76,9 @@ def evaluate(**kw: object) -> None:
     from coderefl.run.session import EvalSettings
 
     model_cfg = resolve_model_config(**pop_model_flags(kw))  # type: ignore[arg-type]
-    local = bool(kw.pop("local"))
+    local = kw.pop("local")  # None or the LocalModel to serve
     if local:
-        from coderefl.model.local_server import DEFAULT_MODEL_NAME
-
-        model_cfg = model_cfg.model_copy(update={"model": DEFAULT_MODEL_NAME, "api": "completions"})
+        model_cfg = model_cfg.model_copy(update={"model": local.name, "api": local_api(model_cfg, local)})
     # the strategies pass the agent's temperature on every call, so the
     # resolved model temperature (flag, env or coderefl.toml) goes there
     agent = agent_config_from(kw, temperature=model_cfg.temperature)  # type: ignore[arg-type]
@@ -126,12 +124,13 @@ def evaluate(**kw: object) -> None:
         import_ray()
     if settings.sandbox == "local":
         click.echo("coderefl: warning: --sandbox local runs model-written code unisolated on this machine", err=True)
-    if local:  # fail fast on a strategy a base model cannot drive, before starting a server
+    if local and model_cfg.api == "completions":  # fail fast on a strategy a base model cannot drive
         from coderefl.strategies.base import completion_strategies
 
         if strategy not in completion_strategies():
             raise BadInput(
-                f"--local serves a base model (completions only); use --strategy {' or '.join(completion_strategies())}"
+                f"--local-model {local.key} is driven in completion mode; use --strategy "
+                f"{' or '.join(completion_strategies())}, or the default chat model (--local alone)"
             )
     arms = [(settings, None)]
     if kw["compare_memory"]:
@@ -201,9 +200,11 @@ def _warn(summary: dict[str, Any], out: Path) -> bool:
         click.echo(f"coderefl: warning: {len(rejected)} lines of results.jsonl set aside to {out / 'results.jsonl.rejected'}: {shown}", err=True)
     empty = summary.get("empty_answers") or {}
     if empty.get("warning"):
+        share = f"{100 * empty['share']:.0f}%" if empty.get("share") is not None else "-"
         click.echo(
-            f"coderefl: warning: {empty['count']} model answers were empty ({100 * empty['share']:.0f}% of fresh answers); "
-            f"check the endpoint; the {empty['records_with_only_empty']} records with only empty answers are redone on resume",
+            f"coderefl: warning: {empty['count']} model answers were empty ({share} of fresh answers) and "
+            f"{empty.get('records_without_code', 0)} of {summary.get('records', 0)} records have no code; check the endpoint "
+            f"and --max-tokens; the {empty['records_with_only_empty']} records with only empty answers are redone on resume",
             err=True,
         )
     return bool(empty.get("share") is not None and empty["share"] >= 1.0)

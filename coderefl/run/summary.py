@@ -121,13 +121,16 @@ EMPTY_WARN_SHARE = 0.2
 def empty_answers(records: Sequence[RunRecord], usage: Usage) -> dict[str, Any]:
     """Blank answers (empty or null text) among the model's fresh answers:
     a healthy endpoint gives none; many mean the figures say nothing about
-    the strategy."""
+    the strategy (flagged). Records whose final code is empty are counted
+    beside them: a weak model writing no code is a result, not a fault, so
+    they alone raise no flag."""
     fresh = usage.calls - usage.cached_calls
     share = usage.empty_answers / fresh if fresh > 0 else None
     return {
         "count": usage.empty_answers,
         "share": share,
         "records_with_only_empty": sum(1 for r in records if answered_nothing(r)),
+        "records_without_code": sum(1 for r in records if r.error is None and not r.final_code.strip()),
         "warning": share is not None and share >= EMPTY_WARN_SHARE,
     }
 
@@ -173,7 +176,10 @@ def summary_table(s: Mapping[str, Any], title: str | None = None) -> Table:
     empty = s.get("empty_answers") or {}
     if empty.get("count"):
         flag = "  (!)" if empty.get("warning") else ""
-        t.add_row("empty model answers", f"{empty['count']} ({_pct(empty.get('share'))} of fresh answers){flag}")
+        t.add_row(
+            "empty answers / records without code",
+            f"{empty.get('count', 0)} ({_pct(empty.get('share'))} of fresh answers) / {empty.get('records_without_code', 0)}{flag}",
+        )
     rejected = s.get("rejected_lines") or []
     if rejected:
         t.add_row("results lines set aside", f"{len(rejected)} (results.jsonl.rejected)")
