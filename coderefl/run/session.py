@@ -25,6 +25,13 @@ from coderefl.run.summary import default_ks, summarize
 from coderefl.strategies.base import AgentConfig
 
 
+#: in summary.json of an --advisor run (issue 15): why its figures are not published-comparable
+ADVISOR_NOTE = (
+    "--advisor: the agent was told what some inputs return (the canonical solution, refused only for inputs "
+    "equal to a hidden test's); pass@k is not comparable to published figures"
+)
+
+
 class EvalSettings(BaseModel):
     """Everything one evaluation needs, resolved."""
 
@@ -248,6 +255,7 @@ async def run_evaluation(
                     "complete": complete and len(have) == len(wanted),
                     "expected_records": len(wanted),
                     "new_records": len(store.records) - before,
+                    **({"comparability": ADVISOR_NOTE} if settings.advisor else {}),
                     # lines of results.jsonl moved to results.jsonl.rejected when this session opened the run
                     "rejected_lines": [{"line": r.line, "reason": r.reason} for r in store.rejected],
                     "session": {

@@ -49,6 +49,8 @@ class Candidate:
     iteration: int
     #: test -> passed (True), failed (False), unknown (None): what it was scored on
     results: dict[str, bool | None] = field(default_factory=dict)
+    #: the tests of ``results`` that are the user's or the problem's examples
+    strong: frozenset[str] = frozenset()
 
     @property
     def all_passed(self) -> bool:
@@ -233,14 +235,16 @@ class Episode:
         passed = sum(1 for v in verdicts if v is True)
         if not tests:
             passed = 0
+        strong = frozenset(t for t, tier in zip(tests, tiers or ()) if tier in ("user", "example"))
         self.consider(Candidate(code=code, passed=passed, total=len(tests), iteration=iteration,
-                                results=dict(zip(tests, verdicts))))
+                                results=dict(zip(tests, verdicts)), strong=strong))
         return omap
 
     def consider(self, candidate: Candidate) -> None:
         """Keep the better candidate, comparing like with like: on the tests
-        both were scored on, by tests passed; the same code rescored replaces
-        itself; on a tie, the earlier one stays."""
+        both were scored on, first by the user's tests and examples passed,
+        then by all tests passed; the same code rescored replaces itself; on a
+        tie, the earlier one stays."""
         if not candidate.code:
             return
         best = self.best
@@ -275,10 +279,14 @@ class Episode:
 def _better(new: Candidate, old: Candidate) -> bool:
     common = [t for t in new.results if t in old.results]
     if common:
-        a = sum(1 for t in common if new.results[t] is True)
-        b = sum(1 for t in common if old.results[t] is True)
-        if a != b:
-            return a > b
+        strong = new.strong | old.strong
+
+        def key(c: Candidate) -> tuple[int, int]:
+            passed = [t for t in common if c.results[t] is True]
+            return sum(1 for t in passed if t in strong), len(passed)
+
+        if key(new) != key(old):
+            return key(new) > key(old)
         return new.all_passed and not old.all_passed
     return new.score > old.score
 

@@ -145,8 +145,9 @@ async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: i
         if all(t in verdicts for t in live):
             results = {t: verdicts[t] for t in live}
             n_pass = sum(1 for v in results.values() if v is True)
+            strong = frozenset(t for t in live if ts.tier(t) in ("user", "example"))
             ep.consider(Candidate(code=codes[chosen], passed=n_pass, total=len(live), iteration=iteration,
-                                  results=results))
+                                  results=results, strong=strong))
             omap = _restricted(omap, live)
     result = omap.result if omap.result is not None else maps[chosen].result
     assert result is not None

@@ -68,6 +68,7 @@ def test_advisor_is_asked_counted_and_reported(tmp_path):
     assert records["learn/add"]["advice_requests"] == 1 and records["learn/add"]["hidden_passed"]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["advice"]["advised"] >= 1 and summary["advice"]["advice_rate"] > 0
+    assert "not comparable to published figures" in summary["comparability"]
     assert "add(7, 8) == 15" in prompts
     assert "add(100, 1)" not in prompts and "add_three(100, 1, 1)" not in prompts  # hidden tests never leak
     config = json.loads((tmp_path / "run" / "config.json").read_text())

@@ -115,3 +115,41 @@ def test_feedback_labels_every_test_with_its_trust_tier():
     assert "Passed: assert add(2, 3) == 5  [example from the problem" in text
     assert "Failed: assert add(1, 2) == 4  [your own test (may be wrong)]  # add(1, 2) returned 3, expected 4" in text
     assert ts.tiers(tests) == ["user", "example", "generated"]
+
+
+def _episode():
+    from coderefl.records import Problem
+    from coderefl.strategies.base import create_strategy
+    from coderefl.strategies.episode import Episode
+
+    strategy = create_strategy("simple", model=None, sandbox=None)  # type: ignore[arg-type]
+    return Episode(strategy, Problem(task_id="t", prompt="def f(x): ...", entry_point="f"))
+
+
+def test_the_best_candidate_is_chosen_on_comparable_tests_and_ties_go_to_the_earlier():
+    from coderefl.strategies.episode import Candidate
+
+    ep = _episode()
+    a, b, c = "assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 3"
+    ep.consider(Candidate("first", 1, 2, 1, results={a: True, b: False}))
+    ep.consider(Candidate("second", 1, 2, 2, results={a: False, b: True}))
+    assert ep.best.code == "first"  # a tie: the earlier stays
+    # 2 of 3 (66%) against 1 of 2 (50%) by fraction, but on the tests both ran (a, b) it is 1 against 1;
+    # the new one also fails its own third test, so it is no better
+    ep.consider(Candidate("third", 2, 3, 3, results={a: True, b: False, c: True}))
+    assert ep.best.code == "first"
+    ep.consider(Candidate("fourth", 2, 2, 4, results={a: True, b: True}))
+    assert ep.best.code == "fourth"
+    # the same program rescored on fewer tests (one was dropped) replaces itself
+    ep.consider(Candidate("fourth", 1, 1, 4, results={a: True}))
+    assert ep.best.total == 1
+
+
+def test_a_candidate_that_fails_an_example_loses_to_one_that_fails_only_its_own_test():
+    from coderefl.strategies.episode import Candidate
+
+    ep = _episode()
+    example, own = "assert f(2) == 5", "assert f(1) == 0"
+    ep.consider(Candidate("buggy", 1, 2, 1, results={example: False, own: True}, strong=frozenset({example})))
+    ep.consider(Candidate("good", 1, 2, 2, results={example: True, own: False}, strong=frozenset({example})))
+    assert ep.best.code == "good"
