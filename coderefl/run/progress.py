@@ -89,6 +89,7 @@ class ProgressDisplay:
         self.live = self.stream.isatty() if live is None else live
         self._task: asyncio.Task[None] | None = None
         self._live: Live | None = None
+        self._retries_shown = 0
 
     async def __aenter__(self) -> "ProgressDisplay":
         if not self.enabled:
@@ -113,17 +114,20 @@ class ProgressDisplay:
         line a second), so a failing endpoint shows before the next status."""
         loop = asyncio.get_running_loop()
         next_status = loop.time() + self.interval_s
-        shown = 0
         while True:
             await asyncio.sleep(min(1.0, self.interval_s))
-            st = self.stats
-            if st.model_retries > shown and st.last_retry is not None:
-                more = st.model_retries - shown - 1
-                self._write(retry_line(st.last_retry) + (f" (+{more} more retries)" if more else ""))
-                shown = st.model_retries
+            self._write_retries()
             if loop.time() >= next_status:
-                self._write(status_line(st))
+                self._write(status_line(self.stats))
                 next_status = loop.time() + self.interval_s
+
+    def _write_retries(self) -> None:
+        """The latest retry not yet shown, with how many came with it."""
+        st = self.stats
+        if st.model_retries > self._retries_shown and st.last_retry is not None:
+            more = st.model_retries - self._retries_shown - 1
+            self._write(retry_line(st.last_retry) + (f" (+{more} more retries)" if more else ""))
+            self._retries_shown = st.model_retries
 
     def _write(self, line: str) -> None:
         prefix = f"[{self.title}] " if self.title else ""
@@ -140,4 +144,5 @@ class ProgressDisplay:
             self._live.update(status_panel(self.stats, self.title))
             self._live.stop()
         elif self.enabled:
+            self._write_retries()
             self._write(status_line(self.stats))
