@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from coderefl import __version__
 from coderefl.config import ModelConfig
@@ -59,6 +59,14 @@ class EvalSettings(BaseModel):
     advisor: bool = Field(False, description="let the agent ask the oracle advisor when confidence is low")
     advisor_requests: int = Field(1, ge=1, description="advice requests per problem x sample")
     advisor_cost_tokens: int = Field(200, ge=0, description="what one answer costs, counted as prompt tokens")
+
+    @model_validator(mode="after")
+    def _agent_knows_the_samples(self) -> EvalSettings:
+        """The agent samples (at its sampling temperature) when the run asks
+        for several samples: N greedy copies would make pass@k equal pass@1."""
+        if self.agent.samples != self.samples:
+            self.agent = self.agent.model_copy(update={"samples": self.samples})
+        return self
 
     @property
     def problems(self) -> int:
