@@ -14,8 +14,10 @@ import click
 
 
 @click.command("serve-local")
+@click.option("--local-model", "choice", default=None, envvar="CODEREFL_LOCAL_MODEL", metavar="NAME|GGUF",
+              help="smollm2-135m (chat model) [default], gemma3-270m (base model, completions only), or a GGUF path.")
 @click.option("--model-path", type=click.Path(dir_okay=False), envvar="CODEREFL_LOCAL_MODEL_PATH", default=None,
-              help="GGUF file to serve [default: the packaged Gemma 3 270M base model].")
+              help="A GGUF file to serve (the same as --local-model PATH).")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="CODEREFL_LOCAL_HOST",
               help="Listen address (keep it on loopback: the server has no authentication).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, envvar="CODEREFL_LOCAL_PORT",
@@ -28,15 +30,21 @@ import click
               help="Append the server's log here [default: a temporary file, removed at exit].")
 @click.option("--startup-timeout", type=click.FloatRange(1), default=120.0, show_default=True,
               envvar="CODEREFL_LOCAL_STARTUP_TIMEOUT", help="Seconds to wait for the server to answer.")
-def serve_local(model_path, host, port, n_ctx, threads, log_file, startup_timeout) -> None:
+def serve_local(choice, model_path, host, port, n_ctx, threads, log_file, startup_timeout) -> None:
     """Serve the embedded local model (llama.cpp, OpenAI API) until Ctrl-C.
 
-    The packaged model is a small base model without a chat template: use
-    completion mode (--api completions), chat requests return noise.
+    The default is the packaged SmolLM2 135M Instruct chat model, served with
+    the chat template from its GGUF (--api chat). gemma3-270m is a base model:
+    use completion mode (--api completions) with it.
     """
-    from coderefl.model.local_server import LocalServer
+    from coderefl.errors import BadInput
+    from coderefl.model.local_server import LocalServer, local_model
 
-    server = LocalServer(model_path, host=host, port=port, n_ctx=n_ctx, n_threads=threads,
+    if choice and model_path:
+        raise BadInput("give --local-model or --model-path, not both")
+    model = local_model(model_path or choice)
+    api = model.api or "chat"
+    server = LocalServer(model, host=host, port=port, n_ctx=n_ctx, n_threads=threads,
                          log_path=log_file, startup_timeout=startup_timeout)
     # Ctrl-C and SIGTERM both end the foreground loop (and interrupt a slow start).
     # Installed explicitly: a process started in the background inherits SIGINT ignored.
@@ -46,11 +54,14 @@ def serve_local(model_path, host, port, n_ctx, threads, log_file, startup_timeou
         with server:
             click.echo(f"serving {server.model_name} at {server.base_url}  (pid {server.pid}, log {server.log_path})")
             click.echo("point coderefl at it with:")
-            click.echo(f"  --base-url {server.base_url} --model {server.model_name} --api completions")
+            click.echo(f"  --base-url {server.base_url} --model {server.model_name} --api {api}")
             click.echo(f"  or: export CODEREFL_BASE_URL={server.base_url} CODEREFL_MODEL={server.model_name}"
-                       " CODEREFL_API=completions CODEREFL_API_KEY=local CODEREFL_CONCURRENCY=1")
-            click.echo("  (the server answers one request at a time, ~15-20 tokens/s on 2 cores: keep concurrency 1"
-                       " and --max-tokens small, e.g. 256)")
+                       f" CODEREFL_API={api} CODEREFL_API_KEY=local CODEREFL_CONCURRENCY=1")
+            if model.api is None:
+                click.echo("  (a GGUF by path: --api chat uses the chat template in the file; use --api completions"
+                           " for a base model without one)")
+            click.echo("  (the server answers one request at a time: keep concurrency 1 and --max-tokens small,"
+                       " e.g. 512)")
             click.echo("Ctrl-C to stop.", err=True)
             try:
                 while True:

@@ -7,6 +7,7 @@ kwargs into one AgentConfig. Every option also reads CODEREFL_<NAME>.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -76,25 +77,56 @@ def sandbox_option(f: F) -> F:
 
 
 def local_option(f: F) -> F:
+    """``--local`` and ``--local-model``; the command receives ``local``: None,
+    or the :class:`~coderefl.model.local_server.LocalModel` to serve
+    (``--local-model`` alone implies ``--local``)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        flag, choice = kwargs.pop("local"), kwargs.pop("local_model")
+        if flag or choice:
+            from coderefl.model.local_server import local_model
+
+            kwargs["local"] = local_model(choice)
+        else:
+            kwargs["local"] = None
+        return f(*args, **kwargs)
+
+    wrapper = click.option(
+        "--local-model",
+        default=None,
+        envvar="CODEREFL_LOCAL_MODEL",
+        metavar="NAME|GGUF",
+        help="What --local serves: smollm2-135m (chat model, every strategy) [default], gemma3-270m "
+        "(base model, completions only), or a GGUF path (--api completions for a base model).",
+    )(wrapper)
     return click.option(
         "--local",
         is_flag=True,
         default=False,
         envvar="CODEREFL_LOCAL",
-        help="Start the embedded llama.cpp model (coderefl[local]) for this run; implies --api completions.",
-    )(f)
+        help="Start the embedded llama.cpp model (coderefl[local]) for this run: the SmolLM2 135M chat model "
+        "unless --local-model says otherwise.",
+    )(wrapper)  # type: ignore[return-value]
+
+
+def local_api(config: ModelConfig, local: Any) -> str:
+    """The API a run uses: the packaged local model's own, else the configured one."""
+    return local.api_with(config.api) if local else config.api
 
 
 @contextmanager
-def model_endpoint(config: ModelConfig, local: bool) -> Iterator[ModelConfig]:
+def model_endpoint(config: ModelConfig, local: Any) -> Iterator[ModelConfig]:
     """The model config to use: as given, or pointed at an embedded local
-    server started for the duration of the block (and stopped after it)."""
+    server (``local``: a LocalModel, or True for the default) started for the
+    duration of the block (and stopped after it)."""
     if not local:
         yield config
         return
-    from coderefl.model.local_server import LocalServer
+    from coderefl.model.local_server import LocalModel, LocalServer, local_model
 
-    with LocalServer() as server:
+    choice = local if isinstance(local, LocalModel) else local_model(None)
+    with LocalServer(choice) as server:
         # the llama.cpp server answers one request at a time: queueing more at
         # the server only makes them time out, so the client sends one at a time
         yield config.model_copy(
@@ -103,7 +135,7 @@ def model_endpoint(config: ModelConfig, local: bool) -> Iterator[ModelConfig]:
                 # a new port each run: the cache knows the server by its model, not its URL
                 "cache_endpoint": f"local:{server.model_name}",
                 "model": server.model_name,
-                "api": "completions",
+                "api": choice.api_with(config.api),
                 "api_key": "local",
                 "concurrency": 1,
                 # a few tokens/s on a busy CPU: give each answer time, and cap

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from coderefl.cli.checks import check_entry, check_output_file
-from coderefl.cli.options import agent_config_from, agent_options, local_option, model_endpoint, sandbox_option
+from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option
 from coderefl.cli.render import step_line
 from coderefl.cli.signals import run_interruptible
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
@@ -99,7 +99,7 @@ def solve(prompt, spec_file, tests_file, entry, strategy, out, as_json, quiet, m
     check_entry(spec, entry)
     problem = problem_from_spec(spec, entry=entry, tests=user_tests)
 
-    if local:  # fail fast on a strategy a base model cannot drive, before starting a server
+    if local and local_api(model_config, local) == "completions":  # fail fast on a strategy a base model cannot drive
         create_strategy(strategy, _CompletionOnly(), None, agent_config)  # type: ignore[arg-type]
     err = Console(stderr=True, highlight=False)
     with model_endpoint(model_config, local) as endpoint:

