@@ -301,3 +301,12 @@ def test_eval_with_several_samples_samples_them(tmp_path):
 
 
 ADD_PROMPT = 'def add(a, b):\n    """Return the sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n'
+
+
+def test_retry_does_not_rerun_a_sample_that_repeats_a_failed_program(openai_server, run_strategy):
+    replies = iter([BUGGY, BUGGY, GOOD])
+    openai_server.handler = lambda body: "```python\nassert add(1, 2) == 3\n```" if TESTS in body_user_text(body) else next(replies)
+    traj = run_strategy("retry", max_iters=3)
+    assert traj.stop_reason == "passed" and traj.iterations == 3
+    assert [("a - b" in s.code) for s in executions(traj)] == [True, False]
+    assert any("repeats the program that failed in round 1" in n for n in notes(traj))
