@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from coderefl.config import ModelConfig
 from coderefl.errors import BadInput
 from coderefl.records import Limits
-from coderefl.strategies.base import AgentConfig
+from coderefl.strategies.base import AgentConfig, sampling_warning
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +36,9 @@ _AGENT_FLAGS = (
     "exec_timeout",
     "exec_memory",
     "keep_messages",
+    "sample_temperature",
+    "trust_tiers",
+    "explain",
 )
 
 
@@ -48,6 +51,12 @@ def agent_options(f: F) -> F:
         click.option("--memory-size", type=int, default=None, help="Reflections kept in memory [1]."),
         click.option("--property-tests/--no-property-tests", default=None, help="Also ask for hypothesis properties [off]."),
         click.option("--candidates", type=int, default=None, help="Candidates per round, weighed by agreement [1]."),
+        click.option("--sample-temperature", type=float, default=None,
+                     help="Generation temperature when --samples or --candidates > 1 [0.8]."),
+        click.option("--trust-tiers/--no-trust-tiers", default=None,
+                     help="Label tests user/example/own in feedback; demote an example only on agreement [on]."),
+        click.option("--explain/--no-explain", default=None,
+                     help="Reflection explains the code line by line on the failing input first (Self-Debugging) [off]."),
         click.option("--max-calls", type=int, default=None, help="Budget: model calls per problem."),
         click.option("--max-tokens-budget", type=int, default=None, help="Budget: tokens per problem."),
         click.option("--max-wall", type=float, default=None, help="Budget: seconds per problem."),
@@ -150,6 +159,8 @@ def agent_config_from(kwargs: dict[str, Any], **overrides: Any) -> AgentConfig:
     """Pop the agent flags from a command's kwargs into an AgentConfig."""
     flags = {name: kwargs.pop(name, None) for name in _AGENT_FLAGS}
     values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(kwargs.get("samples"), int):  # eval's --samples: sampled, not N copies
+        values.setdefault("samples", kwargs["samples"])
     rename = {"max_tokens_budget": "max_tokens", "max_wall": "max_wall_s"}
     limits: dict[str, Any] = {}
     for name, value in flags.items():
@@ -164,8 +175,12 @@ def agent_config_from(kwargs: dict[str, Any], **overrides: Any) -> AgentConfig:
     try:
         if limits:
             values["limits"] = Limits(**limits)
-        return AgentConfig(**values)
+        config = AgentConfig(**values)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise BadInput(f"bad agent setting {where}: {first['msg']} (got {first.get('input')!r})") from None
+    warning = sampling_warning(config)
+    if warning:
+        click.echo(f"coderefl: warning: {warning}", err=True)
+    return config

@@ -279,7 +279,8 @@ def test_the_explanation_step_of_self_debugging_is_an_option_of_the_reflection(o
     assert "line by line" in reflect and "input of the first failing test" in reflect
 
 
-def test_eval_with_several_samples_samples_them(tmp_path):
+@pytest.mark.parametrize("flags, temperature, warned", [([], 0.8, False), (["--sample-temperature", "0"], 0.0, True)])
+def test_eval_with_several_samples_samples_them(tmp_path, flags, temperature, warned):
     import json
 
     from tests.openai_server import ScriptedServer
@@ -291,13 +292,14 @@ def test_eval_with_several_samples_samples_them(tmp_path):
         "tests": ["assert add(100, 1) == 101"], "canonical_solution": "def add(a, b):\n    return a + b\n",
     }) + "\n")
     with ScriptedServer(rules(fallback=GOOD)) as server:
-        cli(["eval", "--benchmark", str(problems), "--strategy", "simple", "--model", "scripted-model",
-             "--base-url", server.base_url, "--api-key", "k", "--samples", "2", "--out", str(tmp_path / "run"), "-q"],
-            tmp_path / "cache.sqlite", cwd=tmp_path, check=True)
+        proc = cli(["eval", "--benchmark", str(problems), "--strategy", "simple", "--model", "scripted-model",
+                    "--base-url", server.base_url, "--api-key", "k", "--samples", "2", "--out", str(tmp_path / "run"),
+                    "-q", *flags], tmp_path / "cache.sqlite", cwd=tmp_path, check=True)
         temps = [b["temperature"] for b in server.requests]
-    assert temps == pytest.approx([0.8, 0.8])  # not two greedy copies
+    assert temps == pytest.approx([temperature, temperature])
+    assert ("--samples 2 at temperature 0 draws identical programs" in proc.stderr) is warned
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["agent"]["samples"] == 2 and config["agent"]["sample_temperature"] == 0.8
+    assert config["agent"]["samples"] == 2 and config["agent"]["sample_temperature"] == temperature
 
 
 ADD_PROMPT = 'def add(a, b):\n    """Return the sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n'
