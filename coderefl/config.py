@@ -187,6 +187,10 @@ def _file_layer(settings: Mapping[str, Any]) -> dict[str, Any]:
     out["prices"] = prices
     if "timeout" in out and "timeout_s" not in out:
         out["timeout_s"] = out.pop("timeout")
+    unknown = sorted(set(out) - set(ModelConfig.model_fields))
+    if unknown:  # a typo (`temprature = 0.5`) must not be silently ignored
+        known = ", ".join(k for k in ModelConfig.model_fields if k != "cache_endpoint")
+        raise BadInput(f"{where}: [model] has no setting {unknown[0]!r} (settings: {known}, timeout)")
     return out
 
 

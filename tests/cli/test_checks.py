@@ -92,3 +92,9 @@ def test_export_with_an_unknown_method_says_which_are_there(tmp_path):
     (run / "results.jsonl").write_text(RunRecord(task_id="T/1", strategy="reflexion", model="m").model_dump_json() + "\n")
     line = one_error_line(run_cli(["export", str(run), "--methods", "nope,reflexion"], cwd=tmp_path))
     assert "--methods: no record of strategy 'nope' in the runs (strategies there: reflexion)" in line
+
+
+def test_a_misspelt_model_setting_is_one_line_not_ignored(server, place):
+    (place / "coderefl.toml").write_text("[model]\ntemprature = 0.5\n")
+    line = one_error_line(run_cli(["solve", "--file", "stub.py"], server, cwd=place))
+    assert "coderefl.toml: [model] has no setting 'temprature' (settings: model, base_url" in line
