@@ -135,6 +135,14 @@ async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: i
                     demoted=True,
                     released=released,
                 )
+        if agreement.disputed:  # the example no longer binds: choose again on the tests that are left
+            keep = [j for j, t in enumerate(tests) if t in ts.all()]
+            again = dual_agreement([[row[j] for j in keep] for row in matrix],
+                                   [ts.is_authoritative(tests[j]) for j in keep], programs=list(codes))
+            if again.chosen != chosen:
+                chosen = again.chosen
+                ep.decide(f"chose candidate {chosen + 1} of {len(codes)} again, without the demoted example",
+                          iteration=iteration, groups=again.groups)
     live = ts.all()
     omap = maps[chosen]
     if any(t not in tests for t in live):  # a demoted example released held-back tests: judge on them too

@@ -190,6 +190,20 @@ def test_a_wrong_example_is_demoted_when_distinct_candidates_agree_on_another_va
     assert "assert median([-10, 4, 6, 1000, 10, 20]) == 15.0" not in traj.internal_tests
 
 
+# right on both examples (the wrong one included) but crashes on an even list of two
+MEDIAN_UPPER = "```python\ndef median(l):\n    s = sorted(l)\n    n = len(s)\n    return s[n // 2] if n % 2 else (s[n // 2] + s[n // 2 + 1]) / 2\n```"
+
+
+def test_after_demoting_an_example_the_candidate_is_chosen_again(openai_server, run_strategy):
+    openai_server.handler = rules((TESTS, MEDIAN_TESTS), fallback=[MEDIAN_UPPER, MEDIAN_A, MEDIAN_B])
+    traj = run_strategy("reflexion", problem=MEDIAN, candidates=3)
+    first_choice = next(n for n in notes(traj) if n.startswith("chose candidate"))
+    assert first_choice.startswith("chose candidate 1 of 3")  # the only one that fits both examples
+    assert any(n.startswith("demoted the example") for n in notes(traj))
+    assert any(n.startswith("chose candidate 2 of 3 again") for n in notes(traj))
+    assert traj.stop_reason == "passed" and "s[n // 2 - 1]" in traj.final_code
+
+
 def test_one_candidate_is_no_evidence_against_an_example(openai_server, run_strategy):
     openai_server.handler = rules((TESTS, MEDIAN_TESTS), (REFLECT, "The example looks wrong."), fallback=MEDIAN_A)
     traj = run_strategy("reflexion", problem=MEDIAN, max_iters=2)
