@@ -75,11 +75,16 @@ def export(runs: tuple[Path, ...], fmt: str, only_passed: bool, methods: str | N
 
 
 def _check_methods(runs: tuple[Path, ...], wanted: list[str]) -> None:
-    """Every ``--methods`` name must be the strategy of some record in RUNS."""
+    """``--methods`` names must be strategies (known, or found in RUNS),
+    and at least one must have records there: a filter that can keep
+    nothing is a mistake, not an empty export."""
     from coderefl.run.store import RESULTS, read_records
+    from coderefl.strategies.base import strategy_names
 
     present = {r.strategy for run in runs for r in read_records(run / RESULTS)[0]}
-    missing = [m for m in wanted if m not in present]
-    if missing:
-        there = ", ".join(sorted(present)) or "none: no records"
-        raise BadInput(f"--methods: no record of strategy {', '.join(map(repr, missing))} in the runs (strategies there: {there})")
+    there = ", ".join(sorted(present)) or "none: no records"
+    unknown = [m for m in wanted if m not in present and m not in strategy_names()]
+    if unknown:
+        raise BadInput(f"--methods: unknown strategy {', '.join(map(repr, unknown))} (strategies in the runs: {there})")
+    if not present & set(wanted):
+        raise BadInput(f"--methods: no record of {', '.join(map(repr, wanted))} in the runs (strategies there: {there})")

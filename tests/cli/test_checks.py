@@ -86,12 +86,18 @@ def test_a_price_table_that_is_not_a_table_is_one_line(server, place):
     assert "[model.prices] must be a table" in one_error_line(run_cli(["solve", "--file", "stub.py"], server, cwd=place))
 
 
-def test_export_with_an_unknown_method_says_which_are_there(tmp_path):
+@pytest.mark.parametrize(
+    "methods, text",
+    [
+        ("nope,reflexion", "--methods: unknown strategy 'nope' (strategies in the runs: reflexion)"),
+        ("simple", "--methods: no record of 'simple' in the runs (strategies there: reflexion)"),
+    ],
+)
+def test_export_with_methods_that_keep_nothing_says_which_are_there(tmp_path, methods, text):
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.jsonl").write_text(RunRecord(task_id="T/1", strategy="reflexion", model="m").model_dump_json() + "\n")
-    line = one_error_line(run_cli(["export", str(run), "--methods", "nope,reflexion"], cwd=tmp_path))
-    assert "--methods: no record of strategy 'nope' in the runs (strategies there: reflexion)" in line
+    assert text in one_error_line(run_cli(["export", str(run), "--methods", methods], cwd=tmp_path))
 
 
 def test_a_misspelt_model_setting_is_one_line_not_ignored(server, place):
