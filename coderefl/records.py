@@ -37,6 +37,9 @@ class Limits(BaseModel):
     cpus: float = Field(1.0, gt=0, description="CPU quota in cores")
     output_bytes: int = Field(64 * 1024, ge=1024, description="cap for stdout and for stderr each")
     tmpfs_mb: int = Field(64, ge=1, description="size of the writable work dir and /tmp")
+    test_timeout_s: float | None = Field(
+        None, gt=0, description="judge mode: each test's own limit; a test over it is a timeout and the next "
+                                "test runs on a fresh copy of the imported program (timeout_s still caps the job)")
 
 
 class TestOutcome(BaseModel):

@@ -35,6 +35,8 @@ def _read(path: str, what: str) -> str:
 @click.option("--tests", "tests_path", type=click.Path(dir_okay=False), default=None, envvar="CODEREFL_SANDBOX_TESTS",
               help="Tests file: top-level asserts, test_* functions, hypothesis properties.")
 @click.option("--timeout", type=float, default=None, envvar="CODEREFL_SANDBOX_TIMEOUT", help="Wall-clock limit, s [10].")
+@click.option("--test-timeout", type=float, default=None, envvar="CODEREFL_SANDBOX_TEST_TIMEOUT",
+              help="Judge mode: each test's own limit, s; the next test runs on a fresh copy of the program.")
 @click.option("--memory", type=int, default=None, envvar="CODEREFL_SANDBOX_MEMORY", help="Memory limit, MB, no swap [512].")
 @click.option("--pids", type=int, default=None, envvar="CODEREFL_SANDBOX_PIDS", help="Max processes+threads [64].")
 @click.option("--cpus", type=float, default=None, envvar="CODEREFL_SANDBOX_CPUS", help="CPU quota in cores [1].")
@@ -46,14 +48,16 @@ def _read(path: str, what: str) -> str:
                    "program cannot forge); in-process: one process, for tests that need the program's objects; "
                    "auto: judge when the tests carry '# coderefl: plain-values'.")
 @click.option("--json", "as_json", is_flag=True, envvar="CODEREFL_SANDBOX_JSON", help="Print one JSON object (ExecutionResult).")
-def run_cmd(solution: str, tests_path: str | None, timeout: float | None, memory: int | None, pids: int | None,
+def run_cmd(solution: str, tests_path: str | None, timeout: float | None, test_timeout: float | None,
+            memory: int | None, pids: int | None,
             cpus: float | None, backend: str, isolation: str, as_json: bool) -> None:
     """Run SOLUTION (then its tests) in the sandbox. Exit 0 iff the verdict is passed."""
     program = _read(solution, "solution")
     tests = _read(tests_path, "tests") if tests_path else None
     if tests is not None:
         tests = with_isolation(tests, isolation)
-    values = {k: v for k, v in {"timeout_s": timeout, "memory_mb": memory, "pids": pids, "cpus": cpus}.items() if v is not None}
+    values = {k: v for k, v in {"timeout_s": timeout, "test_timeout_s": test_timeout, "memory_mb": memory, "pids": pids,
+                                "cpus": cpus}.items() if v is not None}
     try:
         limits = Limits(**values)
     except ValidationError as err:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import socket
 import sys
 import traceback
 import types
@@ -40,8 +41,9 @@ _BUILTIN_EXC = {n for n, v in vars(builtins).items() if isinstance(v, type) and 
 
 
 def main(params: dict, fds: list[int]) -> None:
-    out_w, err_w, cmd_r, res_w = fds
-    proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.CANDIDATE_IN_FD: cmd_r, proc.CANDIDATE_OUT_FD: res_w})
+    out_w, err_w, cmd_r, res_w, ctl = fds
+    proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.CANDIDATE_IN_FD: cmd_r, proc.CANDIDATE_OUT_FD: res_w,
+                   proc.CONTROL_FD: ctl})
     proc.detach(dumpable=1)
     _exit, _send, _dumps = os._exit, send_msg, codec.dumps
     out = proc.CANDIDATE_OUT_FD
@@ -51,13 +53,18 @@ def main(params: dict, fds: list[int]) -> None:
     except (Closed, ValueError, KeyError, TypeError):
         _exit(0)
     proc.settle(params, start.get("limits") or {}, cwd=jobdir, path_first=jobdir)
+    if not start.get("workers"):
+        os.close(proc.CONTROL_FD)  # only a template of workers talks to the judge outside calls
     try:
         module, error = import_solution(jobdir)
         if error is not None:
             _send(out, _dumps({"import": "error", "message": error}))
             _exit(0)
         _send(out, _dumps({"import": "passed", "names": manifest(module)}))
-        serve(module)
+        if start.get("workers"):
+            keep_template(module)
+        else:
+            serve(module)
     except BaseException:
         proc.report_crash("candidate")
     _exit(0)
@@ -103,6 +110,37 @@ def manifest(module: types.ModuleType) -> dict:
             except (codec.CodecError, RecursionError):
                 pass  # an object the tests cannot use in judge mode
     return names
+
+
+def keep_template(module: types.ModuleType) -> None:
+    """Per-test time limits: this process keeps the imported program as a
+    template and serves from a forked worker. When the judge stops a worker (a
+    test ran over its limit) or one dies, the judge sends fresh pipes and the
+    next worker starts from the template, as the program was just after import."""
+    ctl = socket.socket(fileno=proc.CONTROL_FD)
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            ctl.detach()
+            os.close(proc.CONTROL_FD)
+            os.setpgid(0, 0)  # the judge stops the worker and all it started at once
+            serve(module)
+            os._exit(0)
+        os.close(proc.CANDIDATE_IN_FD)
+        os.close(proc.CANDIDATE_OUT_FD)
+        try:
+            ctl.sendall(b"worker %d\n" % pid)
+            _, status = os.waitpid(pid, 0)
+            ctl.sendall(b"ended %d\n" % status)
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 2)
+        except OSError:
+            return
+        if msg != b"fork" or len(fds) != 2:
+            return
+        os.dup2(fds[0], proc.CANDIDATE_IN_FD)
+        os.dup2(fds[1], proc.CANDIDATE_OUT_FD)
+        for fd in fds:
+            os.close(fd)
 
 
 def serve(module: types.ModuleType) -> None:

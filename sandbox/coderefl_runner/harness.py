@@ -83,6 +83,8 @@ class Harness:
         #: hooks (judge mode): before each test, and extra text for a test that did not pass
         self.on_test_start = None
         self.explain_more = None
+        #: an exception type that means "this test ran over its own time limit" (status timeout)
+        self.timeout_type: type | None = None
         # tracebacks and messages can quote test lines without a tests.py on disk
         linecache.cache["tests.py"] = (_len(src), None, [line + "\n" for line in src.splitlines()], "tests.py")
         if src:
@@ -253,11 +255,13 @@ class Harness:
             except _base as err:
                 self.restore_builtins()
                 status = "error"
-                if _isinstance(err, _system_exit):
+                if self.timeout_type is not None and _isinstance(err, self.timeout_type):
+                    status, msg = "timeout", _str(err)
+                elif _isinstance(err, _system_exit):
                     msg = "called sys.exit(%s) during the test" % srepr(err.code)
                 else:
                     msg = describe_exc(err)
-            if status != "passed" and self.explain_more is not None:
+            if status not in ("passed", "timeout") and self.explain_more is not None:
                 msg = msg[:MESSAGE_CHARS] + self.explain_more()
             self.send("test", step["index"], status, msg)
 

@@ -26,13 +26,17 @@ import builtins
 import importlib
 import json
 import os
+import select
+import signal
+import socket
 import sys
+import time
 import types
 
 from coderefl_runner import codec, proc
 from coderefl_runner.harness import start
 from coderefl_runner.plan import wants_trace
-from coderefl_runner.wire import Closed, recv_msg, send_msg
+from coderefl_runner.wire import Closed, recv_msg, recv_msg_by, send_msg, write_by
 
 DIED = "the program's process died during the call"
 TRACE_CHARS = 4000
@@ -49,16 +53,17 @@ class ProgramDied(Exception):
 
 
 def main(params: dict, fds: list[int]) -> None:
-    out_w, err_w, report_w, job_r, to_cand, from_cand = fds
+    out_w, err_w, report_w, job_r, to_cand, from_cand, ctl = fds
     proc.take_fds({proc.OUT_FD: out_w, proc.ERR_FD: err_w, proc.REPORT_FD: report_w, proc.JOB_FD: job_r,
-                   proc.TO_CANDIDATE_FD: to_cand, proc.FROM_CANDIDATE_FD: from_cand})
+                   proc.TO_CANDIDATE_FD: to_cand, proc.FROM_CANDIDATE_FD: from_cand, proc.CONTROL_FD: ctl})
     proc.detach(dumpable=0, oom_score=900)  # the memory limit's victim is the program, not the judge
     try:
         job = json.loads(recv_msg(proc.JOB_FD, 64 * 1024 * 1024))
         # "/" is read-only in the container and nothing of the job's is on the judge's sys.path
         proc.settle(params, job["limits"], cwd="/" if params.get("pid1") else job["judge_dir"], path_first=None)
         try:  # the candidate waits for this to import the program
-            send_msg(proc.TO_CANDIDATE_FD, json.dumps({"jobdir": job["jobdir"], "limits": job["limits"]}).encode())
+            send_msg(proc.TO_CANDIDATE_FD, json.dumps({"jobdir": job["jobdir"], "limits": job["limits"],
+                                                       "workers": bool(test_limit(job))}).encode())
         except OSError:
             pass  # it is gone: the import step reports that
         run(job)
@@ -84,10 +89,19 @@ def run(job: dict) -> None:
         harness.send("import", 0, "error", str(head.get("message") or "the program could not be imported")[:2000])
         harness.send("done", 0, "passed", "")
         return
+    limit = test_limit(job)
+    if limit:
+        try:
+            link.workers = Workers(link, limit)
+        except (OSError, Closed, TimeoutError, ValueError):
+            harness.send("import", 0, "error", "the program's process ended while being imported")
+            harness.send("done", 0, "passed", "")
+            return
+        harness.timeout_type = TestTimeout
     ns = namespace(link, head["names"])
     harness.send("import", 0, "passed", "")
+    harness.on_test_start = link.start_test
     if wants_trace(job["tests"]):
-        harness.on_test_start = link.forget_last_call
         harness.explain_more = link.trace_last_call
     harness.run(ns)
     proc.flush_std()
@@ -146,6 +160,82 @@ def _from_manifest(link: "Link", name: str, desc):
     return _SKIP
 
 
+def test_limit(job: dict) -> float | None:
+    value = (job.get("limits") or {}).get("test_timeout_s")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def ended(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "signal %d" % -code
+        return "killed by %s%s" % (name, " (memory limit?)" if code == -signal.SIGKILL else "")
+    return "exit code %d: sys.exit or os._exit in the program?" % code
+
+
+class TestTimeout(BaseException):
+    """A test ran over its own time limit (a BaseException: no test or framework swallows it)."""
+
+    __test__ = False
+
+
+class Workers:
+    """The judge's side of per-test time limits: which worker serves calls now,
+    and replacing it (fresh pipes, a fork of the template) when it runs over a
+    test's limit or dies."""
+
+    def __init__(self, link: "Link", limit: float) -> None:
+        self.link, self.limit = link, limit
+        self.ctl = socket.socket(fileno=proc.CONTROL_FD)
+        self.buf = b""
+        self.pid = self._expect(b"worker")
+
+    def _expect(self, word: bytes, wait: float = 10.0) -> int:
+        deadline = time.monotonic() + wait
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.ctl], [], [], left)[0]:
+                raise TimeoutError
+            chunk = self.ctl.recv(256)
+            if not chunk:
+                raise Closed("the candidate is gone")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        head, _, value = line.partition(b" ")
+        if head != word:
+            raise ValueError("unexpected control message")
+        return int(value)
+
+    def replace(self) -> int | None:
+        """Stop the worker and start another; the old one's wait status (None
+        when the candidate is gone)."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        link = self.link
+        try:
+            status = self._expect(b"ended")
+            to_r, to_w = os.pipe()
+            from_r, from_w = os.pipe()
+            socket.send_fds(self.ctl, [b"fork"], [to_r, from_w])
+            os.close(to_r)
+            os.close(from_w)
+            os.close(link.wfd)
+            os.close(link.rfd)
+            link.wfd, link.rfd = to_w, from_r
+            self.pid = self._expect(b"worker")
+        except (OSError, Closed, TimeoutError, ValueError):
+            link.dead = DIED
+            return None
+        link.dead = None
+        link.refs.clear()  # the program's objects lived in the old worker
+        return status
+
+
 class Link:
     """The judge's end of the pipe pair to the candidate."""
 
@@ -154,12 +244,29 @@ class Link:
         self.dead: str | None = None
         self.refs: dict[int, codec.Ref] = {}
         self.last_call: tuple[str, dict] | None = None
+        self.workers: Workers | None = None
+        self.deadline: float | None = None
+
+    def start_test(self) -> None:
+        self.last_call = None
+        if self.workers is not None:
+            self.deadline = time.monotonic() + self.workers.limit
 
     def receive(self) -> dict:
-        answer = codec.loads(recv_msg(self.rfd, codec.MAX_MESSAGE_BYTES))
+        if self.deadline is None:
+            data = recv_msg(self.rfd, codec.MAX_MESSAGE_BYTES)
+        else:
+            data = recv_msg_by(self.rfd, codec.MAX_MESSAGE_BYTES, self.deadline)
+        answer = codec.loads(data)
         if type(answer) is not dict:
             raise codec.CodecError("malformed answer")
         return answer
+
+    def send(self, data: bytes) -> None:
+        if self.deadline is None:
+            send_msg(self.wfd, data)
+        else:
+            write_by(self.wfd, len(data).to_bytes(4, "big") + data, self.deadline)
 
     def proxy(self, name: str, constructor: bool):
         link = self
@@ -179,8 +286,12 @@ class Link:
             return ""
         name, request = self.last_call
         try:
-            send_msg(self.wfd, codec.dumps({**request, "trace": True}))
+            self.send(codec.dumps({**request, "trace": True}))
             answer = self.receive()
+        except TimeoutError:
+            if self.workers is not None:
+                self.workers.replace()
+            return ""
         except (Closed, OSError, codec.CodecError):
             self.dead = DIED
             return ""
@@ -205,10 +316,17 @@ class Link:
                             "(run such tests in-process)" % (name, err.type_name)) from None
         self.last_call = (name, request)
         try:
-            send_msg(self.wfd, codec.dumps(request))
+            self.send(codec.dumps(request))
             answer = self.receive()
+        except TimeoutError:
+            self.workers.replace()  # type: ignore[union-attr]  (a deadline is only set with workers)
+            raise TestTimeout("%s() ran over the test's time limit of %gs" % (name, self.workers.limit)) from None  # type: ignore[union-attr]
         except (Closed, OSError):
             self.dead = DIED
+            if self.workers is not None:  # the next test gets a fresh worker; say how this one ended
+                status = self.workers.replace()
+                if status is not None:
+                    raise ProgramDied("the program's process ended during the call (%s)" % ended(status)) from None
             raise ProgramDied(DIED) from None
         except codec.CodecError as err:
             raise TypeError("%s() sent an answer the judge cannot read: %s" % (name, err)) from None

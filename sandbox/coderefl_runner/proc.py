@@ -19,6 +19,8 @@ RUNNER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: the fd numbers every role finds its channels on
 OUT_FD, ERR_FD, REPORT_FD, JOB_FD, TO_CANDIDATE_FD, FROM_CANDIDATE_FD = 1, 2, 3, 4, 5, 6
 CANDIDATE_IN_FD, CANDIDATE_OUT_FD = 5, 6
+#: judge mode's control socket between the judge and the candidate's template (per-test time limits)
+CONTROL_FD = 7
 
 
 def set_dumpable(value: int) -> None:

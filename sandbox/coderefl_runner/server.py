@@ -17,6 +17,7 @@ import json
 import os
 import select
 import signal
+import socket
 import stat
 import time
 
@@ -160,10 +161,11 @@ class Processes:
             if isolation == "judge":
                 to_cand_r, to_cand_w = os.pipe()
                 from_cand_r, from_cand_w = os.pipe()
-                theirs += [to_cand_r, to_cand_w, from_cand_r, from_cand_w]
+                ctl_judge, ctl_cand = (s.detach() for s in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
+                theirs += [to_cand_r, to_cand_w, from_cand_r, from_cand_w, ctl_judge, ctl_cand]
                 self.candidate, self.main = zygote.spawn(
-                    ("candidate", params, [out_w, err_w, to_cand_r, from_cand_w]),
-                    ("judge", params, [out_w, err_w, report_w, job_r, to_cand_w, from_cand_r]))
+                    ("candidate", params, [out_w, err_w, to_cand_r, from_cand_w, ctl_cand]),
+                    ("judge", params, [out_w, err_w, report_w, job_r, to_cand_w, from_cand_r, ctl_judge]))
                 self.pids = [self.candidate, self.main]
             else:
                 (self.main,) = zygote.spawn(("harness", params, [out_w, err_w, report_w, job_r]))

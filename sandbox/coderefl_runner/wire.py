@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
+import time
 
 REPORT_FD = 3
 MESSAGE_CHARS = 2000
 #: a test record's message: MESSAGE_CHARS of its own, plus a runtime trace when asked for
 RECORD_CHARS = 6200
-STATUSES = ("passed", "failed", "error", "skipped")
+STATUSES = ("passed", "failed", "error", "skipped", "timeout")
 _STATUS_SET = frozenset(STATUSES)
 
 
@@ -53,6 +55,43 @@ def recv_msg(fd: int, limit: int) -> bytes:
     if size > limit:
         raise Closed("a message of %d bytes is over the %d-byte limit" % (size, limit))
     body = read_exact(fd, size)
+    if body is None:
+        raise Closed("end of stream")
+    return body
+
+
+def write_by(fd: int, data: bytes, deadline: float) -> None:
+    """``write_all`` that gives up at ``deadline`` (time.monotonic) with TimeoutError."""
+    view = memoryview(data)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([], [fd], [], left)[1]:
+            raise TimeoutError
+        view = view[os.write(fd, view[:65536]):]
+
+
+def read_exact_by(fd: int, n: int, deadline: float) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError
+        chunk = os.read(fd, min(n - len(buf), 1 << 20))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_msg_by(fd: int, limit: int, deadline: float) -> bytes:
+    """``recv_msg`` that gives up at ``deadline`` with TimeoutError."""
+    head = read_exact_by(fd, 4, deadline)
+    if head is None:
+        raise Closed("end of stream")
+    (size,) = struct.unpack(">I", head)
+    if size > limit:
+        raise Closed("a message of %d bytes is over the %d-byte limit" % (size, limit))
+    body = read_exact_by(fd, size, deadline)
     if body is None:
         raise Closed("end of stream")
     return body

@@ -381,3 +381,13 @@ def test_the_candidate_holds_no_fd_but_its_own(pool):
     r = pool.run_sync(program, HIDDEN)
     assert r.status == "passed", r
     assert r.stdout.strip() == "[0, 1, 2, 5, 6]"
+
+
+def test_per_test_limits_in_the_container(pool):
+    from tests.execution.test_judge_mode import PER_TEST, PER_TEST_TESTS, check_per_test_outcomes
+
+    t0 = time.monotonic()
+    result = pool.run_sync(PER_TEST, with_plain_values(PER_TEST_TESTS), Limits(timeout_s=15, test_timeout_s=1))
+    check_per_test_outcomes(result)
+    assert time.monotonic() - t0 < 5
+    assert_healthy(pool)

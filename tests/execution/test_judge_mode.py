@@ -172,3 +172,32 @@ def test_a_runaway_trace_is_bounded(sb):
     message = result.tests[0].message
     assert "more steps" in message and "stopped after 20000 steps" in message
     assert len(message) <= 6200
+
+
+PER_TEST = (
+    "STATE = []\n"
+    "def f(x):\n"
+    "    STATE.append(x)\n"
+    "    if x == 2:\n        while True:\n            pass\n"
+    "    if x == 3:\n        import os\n        os._exit(1)\n"
+    "    return x * 10 + len(STATE)\n"
+)
+PER_TEST_TESTS = "assert f(1) == 11\nassert f(2) == 0\nassert f(5) == 51\nassert f(3) == 0\nassert f(4) == 41\n"
+
+
+def check_per_test_outcomes(result) -> None:
+    statuses = [t.status for t in result.tests]
+    assert statuses == ["passed", "timeout", "passed", "error", "passed"], result.tests
+    assert result.tests[1].message == "f() ran over the test's time limit of 1s"
+    assert "ended during the call (exit code 1" in result.tests[3].message
+    assert result.status == "failed"  # the job itself finished in time
+
+
+def test_a_test_over_its_own_limit_does_not_cost_the_others_their_outcome(sb):
+    """With Limits.test_timeout_s, a test that loops is a timeout, one whose process
+    dies is an error, and each next test runs on a fresh copy of the imported
+    program (STATE starts empty again: f(5) sees one call)."""
+    result = sb.run_sync(PER_TEST, with_plain_values(PER_TEST_TESTS), Limits(timeout_s=15, test_timeout_s=1))
+    check_per_test_outcomes(result)
+    without = sb.run_sync(PER_TEST, with_plain_values(PER_TEST_TESTS), Limits(timeout_s=2))
+    assert [t.status for t in without.tests] == ["passed", "timeout", "skipped", "skipped", "skipped"]
