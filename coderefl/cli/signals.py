@@ -66,6 +66,7 @@ def sigterm_as_interrupt() -> None:
 def run_interruptible(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coro)`` under the two-stage handler: the first signal
     cancels ``coro`` (raising KeyboardInterrupt here once it has cleaned up)."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     sigterm_as_interrupt()
 
     async def main() -> T:
@@ -73,10 +74,19 @@ def run_interruptible(coro: Coroutine[Any, Any, T]) -> T:
         return await coro
 
     try:
-        return asyncio.run(main())
+        result = asyncio.run(main())
     except asyncio.CancelledError:
         if _state.get("cancelled"):
             raise KeyboardInterrupt from None
         raise
     finally:
         _state["main"] = None
+    # not interrupted: the caller (a test runner, a script) gets its own handlers back;
+    # after an interrupt ours stay, so a second signal during the exit still forces
+    if not _state["signals"]:
+        for sig, handler in before.items():
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, TypeError):
+                pass
+    return result
