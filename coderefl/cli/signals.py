@@ -16,6 +16,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -38,16 +39,22 @@ def _handler(signum: int, frame: object) -> None:  # noqa: ARG001
     raise KeyboardInterrupt
 
 
+#: the longest a forced stop spends removing containers (a slow Docker engine cannot hold it longer)
+FORCE_WAIT_S = 5.0
+
+
 def force_exit() -> None:
-    """The second signal: remove this process's sandbox containers (a few
-    seconds at most) and leave now, whatever is still running."""
+    """The second signal: remove this process's sandbox containers (at most
+    :data:`FORCE_WAIT_S`, whatever the engine does) and leave now."""
     try:
         sys.stderr.write("coderefl: stopping now (second interrupt); removing sandbox containers\n")
         sys.stderr.flush()
         if "coderefl.execution.docker_pool" in sys.modules:
             from coderefl.execution.docker_pool import kill_now
 
-            kill_now()
+            worker = threading.Thread(target=kill_now, args=(FORCE_WAIT_S - 0.5,), daemon=True)
+            worker.start()
+            worker.join(FORCE_WAIT_S)
     finally:
         os._exit(130)
 

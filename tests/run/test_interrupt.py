@@ -144,4 +144,4 @@ def test_a_second_interrupt_forces_out_of_a_hung_clean_up_and_removes_the_contai
 
     took, left = interrupt(proc, first_signal_sent, settle_s=0.0)
     assert proc.returncode == 130 and "stopping now (second interrupt)" in proc.stderr.read()
-    assert took < 5.0 and not left
+    assert took < 8.0 and not left  # FORCE_WAIT_S at most, plus start-up of the signal path
