@@ -81,18 +81,20 @@ def _string_body(literal: str) -> str:
 
 
 def _inline(doc: str, entry_point: str) -> list[str]:
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
+    defines = False  # ``tri(n) = 1 + n / 2``: the docstring defines a recurrence, its ``=`` are not calls
     for m in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\s*\(", doc):
         end = _matching_paren(doc, m.end() - 1)
         if end is None:
-            continue
-        call = _plain_call(doc[m.start() : end + 1], entry_point)
-        if call is None:
             continue
         rest = doc[end + 1 :]
         line_end = rest.find("\n")
         head = rest if line_end < 0 else rest[:line_end]
         stripped = head.lstrip()
+        call = _plain_call(doc[m.start() : end + 1], entry_point)
+        if call is None:
+            defines = defines or (stripped.startswith("=") and not stripped.startswith("=="))
+            continue
         for sep in _SEPARATORS:
             if stripped.lower().startswith(sep):
                 value_text = stripped[len(sep) :]
@@ -103,8 +105,8 @@ def _inline(doc: str, entry_point: str) -> list[str]:
             continue  # a call in prose with no value after it
         value = _plain_prefix(value_text) or _plain_prefix(value_text + rest[len(head) :][:400], multiline=True)
         if value is not None:
-            out.append(f"assert {call} == {value}")
-    return out
+            out.append((f"assert {call} == {value}", sep))
+    return [a for a, sep in out if not (defines and sep == "=")]
 
 
 def _for_prose(doc: str, entry_point: str, params: list[str]) -> list[str]:
