@@ -17,6 +17,7 @@ from coderefl.problems._common import PLAIN_VALUES_PRAGMA, with_plain_values
 from coderefl.problems.registry import load_benchmark
 from coderefl.problems.scorer import Scorer
 from coderefl.records import Limits
+from tests.problems.helpers import mbpp_test_file
 
 ALWAYS_EQUAL = (
     "class AlwaysEqual:\n"
@@ -131,7 +132,7 @@ def test_hidden_tests_of_the_benchmarks_carry_the_guard():
     """A forged HumanEval and MBPP solution fails the hidden tests; the
     canonical solutions still pass them."""
     for bench in ("humaneval", "mbpp"):
-        task = load_benchmark(bench, limit=1)[0]
+        task = load_benchmark(bench, problems_file=mbpp_test_file() if bench == "mbpp" else None, limit=1)[0]
         assert task.hidden.test_code.startswith(PLAIN_VALUES_PRAGMA)
         entry = task.problem.entry_point
         forged = ALWAYS_EQUAL + f"def {entry}(*args, **kwargs):\n    return AlwaysEqual()\n"

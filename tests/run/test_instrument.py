@@ -120,7 +120,7 @@ def test_measurements_wait_behind_every_agent_run_and_overlap_on_the_path():
     assert pair.sandbox_runs == 2 and pair.sandbox_s >= 0.6
     assert 0.25 < pair.sandbox_overlap_s < pair.sandbox_s / 2 + 0.01
     assert pair.critical_path_s == pytest.approx(pair.sandbox_s - pair.sandbox_overlap_s)
-    assert pair.critical_path_s < 0.6
+    assert pair.critical_path_s <= pair.sandbox_s - 0.25  # the overlap came off the path (no wall-clock bound: load varies)
 
 
 def test_measurements_run_to_the_end_and_raise_the_first_error():

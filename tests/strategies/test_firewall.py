@@ -17,6 +17,7 @@ import coderefl.strategies
 from coderefl.problems.firewall import hidden_fragments
 from coderefl.problems.registry import load_benchmark
 from coderefl.strategies.base import AgentConfig, create_strategy
+from tests.problems.helpers import mbpp_test_file
 from tests.openai_server import rules
 
 from .conftest import REFLECT, TESTS
@@ -44,7 +45,7 @@ def test_agent_layer_cannot_import_hidden_tests(module):
 
 @pytest.mark.docker
 def test_no_prompt_contains_a_hidden_test(openai_server, make_model, docker_sandbox):
-    tasks = load_benchmark("humaneval", limit=4) + load_benchmark("mbpp", limit=3)
+    tasks = load_benchmark("humaneval", limit=4) + load_benchmark("mbpp", problems_file=mbpp_test_file(), limit=3)
     openai_server.handler = rules(
         (TESTS, "```python\nassert True\n```"),
         (REFLECT, "The code is wrong."),
