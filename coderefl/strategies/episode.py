@@ -24,6 +24,7 @@ from coderefl.records import (
     ChatMessage,
     Completion,
     ExecutionResult,
+    Limits,
     Problem,
     Step,
     StepKind,
@@ -39,6 +40,8 @@ from coderefl.strategies.testset import OutcomeMap, build_tests_file
 COMPLETION_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert "]
 #: identical requests per episode that get distinct cache entries
 MAX_REPEATS = 1000
+#: a test's own time limit, as a share of the job's (judge mode, when Limits.test_timeout_s is unset)
+PER_TEST_SHARE = 0.25
 
 
 @dataclass
@@ -223,7 +226,7 @@ class Episode:
         self.check_budget()
         t = time.monotonic()
         tests_file = build_tests_file(tests, judge=self.config.isolation == "judge") if tests else None
-        result = await self.sandbox.run(code, tests_file.source if tests_file else None, self.config.limits)
+        result = await self.sandbox.run(code, tests_file.source if tests_file else None, self._limits())
         data = {"tiers": list(tiers)} if tiers is not None else {}
         self._step("execute", iteration, code=code, tests=list(tests), execution=result,
                    duration_s=time.monotonic() - t, note=note, data=data)
@@ -239,6 +242,15 @@ class Episode:
         self.consider(Candidate(code=code, passed=passed, total=len(tests), iteration=iteration,
                                 results=dict(zip(tests, verdicts)), strong=strong))
         return omap
+
+    def _limits(self) -> Limits:
+        """The sandbox limits of a run. In judge mode each test gets its own
+        time limit (a quarter of the job's unless set), so one test that loops
+        is a timeout and the tests after it still run and count."""
+        limits = self.config.limits
+        if self.config.isolation == "judge" and limits.test_timeout_s is None:
+            limits = limits.model_copy(update={"test_timeout_s": limits.timeout_s * PER_TEST_SHARE})
+        return limits
 
     def consider(self, candidate: Candidate) -> None:
         """Keep the better candidate, comparing like with like: on the tests

@@ -46,13 +46,14 @@ def body_user_text(body) -> str:
 
 
 def test_tests_skipped_after_a_shared_timeout_are_kept_not_dropped(openai_server, run_strategy):
+    # in-process mode has no per-test limit: after the loop, every later test is "skipped"
     openai_server.handler = rules(
         (TESTS, "```python\nassert add(7, 1) == 8\nassert add(1, 1) == 2\nassert add(4, 4) == 8\n```"),
         (REFLECT, "It loops forever when a is 7."),
         (REGEN, [GOOD, GOOD]),
         fallback=[LOOPS_A, LOOPS_B],
     )
-    traj = run_strategy("reflexion", candidates=2, max_iters=2, limits=Limits(timeout_s=2))
+    traj = run_strategy("reflexion", candidates=2, max_iters=2, limits=Limits(timeout_s=2), isolation="in-process")
     first = executions(traj)[0].execution
     assert first.status == "timeout"
     assert [o.status for o in first.tests][-2:] == ["skipped", "skipped"]
@@ -62,6 +63,18 @@ def test_tests_skipped_after_a_shared_timeout_are_kept_not_dropped(openai_server
     assert traj.stop_reason == "passed"
     regen = [m for m in user_messages(openai_server) if REGEN in m][0]
     assert "Timed out: assert add(7, 1) == 8" in regen and "Not run: assert add(1, 1) == 2" in regen
+
+
+def test_each_test_has_its_own_time_limit_so_one_loop_does_not_hide_the_rest(openai_server, run_strategy):
+    openai_server.handler = rules(
+        (TESTS, "```python\nassert add(7, 1) == 8\nassert add(1, 1) == 2\nassert add(4, 4) == 8\n```"),
+        (REFLECT, "It loops forever when a is 7."),
+        fallback=LOOPS_A,
+    )
+    traj = run_strategy("reflexion", max_iters=1, limits=Limits(timeout_s=4))  # judge mode: 1 s per test
+    first = executions(traj)[0].execution
+    assert [o.status for o in first.tests] == ["passed", "timeout", "passed", "passed"]
+    assert traj.stop_reason == "max_iters" and traj.internal_passed is False
 
 
 # 2. outcomes map to tests by identity ---------------------------------------
