@@ -20,7 +20,7 @@ from coderefl.config import model_options, pop_model_flags, resolve_model_config
 from coderefl.errors import BadInput, CoderelfError
 from coderefl.cli.signals import run_interruptible
 from coderefl.cli.checks import check_output_dir
-from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option
+from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option, strategy_choice
 
 
 def default_sandbox_concurrency() -> int:
@@ -38,7 +38,7 @@ def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
 @click.command("eval")
 @click.option("--benchmark", "-b", required=True, help="humaneval, mbpp, or a path to a .jsonl/.yaml problem set.")
 @click.option("--problems-file", type=click.Path(dir_okay=False, exists=True), default=None, help="Data file for humaneval/mbpp (default: the shipped one).")
-@click.option("--strategy", "-s", default="reflexion", show_default=True, help="simple, retry, reflexion, self-refine, critic.")
+@click.option("--strategy", "-s", type=strategy_choice(), default="reflexion", show_default=True, help="How the agent works (README: Strategies).")
 @model_options
 @local_option
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=1, show_default=True, help="Samples per problem (for pass@k).")
@@ -159,7 +159,9 @@ def evaluate(**kw: object) -> None:
 
 def _check_problem_set(benchmark: str) -> None:
     """A benchmark given as a path must exist (not be called "unknown")."""
-    if benchmark.lower() in ("humaneval", "mbpp"):
+    from coderefl.problems.registry import is_benchmark
+
+    if is_benchmark(benchmark):
         return
     path = Path(benchmark).expanduser()
     looks_like_file = path.suffix.lower() in (".jsonl", ".json", ".yaml", ".yml") or "/" in benchmark

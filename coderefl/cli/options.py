@@ -74,11 +74,49 @@ def agent_options(f: F) -> F:
     return f
 
 
+class RegistryChoice(click.Choice):
+    """A choice among what a registry holds, read when first needed (not when the
+    CLI starts): adding a strategy, backend or benchmark edits no CLI code."""
+
+    def __init__(self, names: Callable[[], list[str]], kind: str) -> None:
+        self._names, self.kind = names, kind
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        return self._names()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        names = self.choices
+        if value not in names:
+            self.fail(f"unknown {self.kind} {value!r}; choose from {', '.join(names)}", param, ctx)
+        return value
+
+
+def strategy_choice() -> RegistryChoice:
+    from coderefl.strategies.base import strategy_names
+
+    return RegistryChoice(strategy_names, "strategy")
+
+
+def backend_choice() -> RegistryChoice:
+    def names() -> list[str]:
+        from coderefl.execution import available_backends
+
+        return list(available_backends())
+
+    return RegistryChoice(names, "sandbox backend")
+
+
 def sandbox_option(f: F) -> F:
     return click.option(
         "--sandbox",
         "sandbox_backend",
-        type=click.Choice(["docker", "local"]),
+        type=backend_choice(),
         default="docker",
         show_default=True,
         help="Where code runs. 'local' is UNSAFE: no isolation, for machines without Docker.",

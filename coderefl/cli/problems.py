@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from coderefl.cli.options import backend_choice
 from coderefl.cli.render import terminal_safe
 from coderefl.cli.signals import run_interruptible
 
@@ -105,6 +106,7 @@ def show_cmd(task_id: str, bench: str | None, problems_file: Path | None, hidden
 @click.option(
     "--sandbox",
     "backend",
+    type=backend_choice(),
     default="docker",
     show_default=True,
     envvar="CODEREFL_SANDBOX",

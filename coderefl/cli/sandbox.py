@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from coderefl.cli.options import backend_choice
 from coderefl.cli.signals import sigterm_as_interrupt
 from pydantic import ValidationError
 
@@ -40,8 +41,8 @@ def _read(path: str, what: str) -> str:
 @click.option("--memory", type=int, default=None, envvar="CODEREFL_SANDBOX_MEMORY", help="Memory limit, MB, no swap [512].")
 @click.option("--pids", type=int, default=None, envvar="CODEREFL_SANDBOX_PIDS", help="Max processes+threads [64].")
 @click.option("--cpus", type=float, default=None, envvar="CODEREFL_SANDBOX_CPUS", help="CPU quota in cores [1].")
-@click.option("--backend", default="docker", envvar="CODEREFL_SANDBOX_BACKEND", show_default=True,
-              help="Sandbox backend: docker, local (UNSAFE: no isolation), or one an installed package adds.")
+@click.option("--backend", type=backend_choice(), default="docker", envvar="CODEREFL_SANDBOX_BACKEND", show_default=True,
+              help="Sandbox backend ('local' is UNSAFE: no isolation).")
 @click.option("--isolation", type=click.Choice(["auto", "judge", "in-process"]), default="auto",
               envvar="CODEREFL_SANDBOX_ISOLATION", show_default=True,
               help="judge: tests and program in separate processes, plain data between them (a verdict the "

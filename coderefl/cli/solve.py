@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from coderefl.cli.checks import check_entry, check_output_file
-from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option
+from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option, strategy_choice
 from coderefl.cli.render import step_line
 from coderefl.cli.signals import run_interruptible
 from coderefl.config import model_options, pop_model_flags, resolve_model_config
@@ -74,7 +74,7 @@ async def _solve(strategy, problem, user_tests) -> Trajectory:
 @click.option("--file", "spec_file", type=click.Path(path_type=Path), help="Read the problem from a file (.md, .txt, stub .py).")
 @click.option("--tests", "tests_file", type=click.Path(path_type=Path), help="Your tests (asserts or test_* functions); always run.")
 @click.option("--entry", default=None, help="Name of the function to write.")
-@click.option("--strategy", default="reflexion", show_default=True, envvar="CODEREFL_STRATEGY", help="simple, retry, reflexion, self-refine or critic.")
+@click.option("--strategy", type=strategy_choice(), default="reflexion", show_default=True, envvar="CODEREFL_STRATEGY", help="How the agent works (README: Strategies).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the final code here instead of stdout.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole trajectory as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")

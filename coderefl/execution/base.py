@@ -13,7 +13,6 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Callable, Coroutine, Mapping
-from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from coderefl.records import ExecutionResult, Limits
@@ -131,21 +130,17 @@ def register_backend(name: str, *, description: str = "") -> Callable[[type[Sand
 
 
 def available_backends() -> dict[str, type[Sandbox]]:
-    """Every backend by name: the built-in ones and those installed packages
-    declare under the ``coderefl.sandboxes`` entry point group."""
-    from coderefl.execution import docker_pool, local  # noqa: F401  (built-ins register on import)
+    """Every backend by name: the modules of ``coderefl.execution`` that register one,
+    and those installed packages declare under the ``coderefl.sandboxes`` entry point group."""
+    from coderefl.plugins import import_package_modules, load_entry_points
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _BACKENDS:
-            continue
-        try:
-            obj = ep.load()
-        except Exception as err:  # a broken plug-in is named, not a crash
-            from coderefl.errors import BadInput
+    import_package_modules("coderefl.execution")
 
-            raise BadInput(f"sandbox backend {ep.name!r} from {ep.value} cannot be loaded: {err}") from None
-        if isinstance(obj, type) and issubclass(obj, Sandbox) and ep.name not in _BACKENDS:
-            register_backend(ep.name)(obj)
+    def register(name: str, obj: object) -> None:
+        if isinstance(obj, type) and issubclass(obj, Sandbox):
+            register_backend(name)(obj)
+
+    load_entry_points(ENTRY_POINT_GROUP, lambda n: n in _BACKENDS, register, "sandbox backend")
     return dict(sorted(_BACKENDS.items()))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from coderefl.errors import BadInput
@@ -41,19 +40,17 @@ def register_benchmark(name: str, *, id_prefix: str = "", description: str = "")
 
 
 def benchmarks() -> dict[str, Benchmark]:
-    """Every benchmark: the built-in ones and those installed packages declare
-    under the ``coderefl.benchmarks`` entry point group."""
-    from coderefl.problems import humaneval, mbpp  # noqa: F401  (built-ins register on import)
+    """Every benchmark: the modules of ``coderefl.problems`` that register one, and
+    those installed packages declare under the ``coderefl.benchmarks`` entry point group."""
+    from coderefl.plugins import import_package_modules, load_entry_points
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name.lower() in _BENCHMARKS:
-            continue
-        try:
-            load = ep.load()
-        except Exception as err:  # a broken plug-in is named, not a crash
-            raise BadInput(f"benchmark {ep.name!r} from {ep.value} cannot be loaded: {err}") from None
-        if ep.name.lower() not in _BENCHMARKS and callable(load):
-            register_benchmark(ep.name)(load)
+    import_package_modules("coderefl.problems")
+
+    def register(name: str, load: object) -> None:
+        if callable(load):
+            register_benchmark(name)(load)  # type: ignore[arg-type]
+
+    load_entry_points(ENTRY_POINT_GROUP, lambda n: n.lower() in _BENCHMARKS, register, "benchmark")
     return dict(sorted(_BENCHMARKS.items()))
 
 

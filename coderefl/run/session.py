@@ -45,7 +45,7 @@ class EvalSettings(BaseModel):
     concurrency: int = Field(16, ge=1, description="model calls in flight at once")
     max_problems: int | None = Field(None, ge=1, description="problems solved at once (default: 2 x concurrency)")
     sandbox_concurrency: int = Field(2, ge=1)
-    sandbox: Literal["docker", "local"] = "docker"
+    sandbox: str = "docker"  # a registered backend (coderefl.execution.available_backends)
     out: Path
     resume: bool = False
     force: bool = False
@@ -78,8 +78,10 @@ class EvalSettings(BaseModel):
         """config.json: the full resolved config, secrets redacted. The
         keys named in store.IDENTITY_KEYS are the run's identity."""
         problems_file = str(Path(self.problems_file).resolve()) if self.problems_file else None
+        from coderefl.problems.registry import is_benchmark
+
         bench = self.benchmark
-        if bench.lower() not in ("humaneval", "mbpp") and Path(bench).expanduser().exists():
+        if not is_benchmark(bench) and Path(bench).expanduser().exists():
             bench = str(Path(bench).expanduser().resolve())
         return {
             "benchmark": {"name": bench, "problems_file": problems_file},
@@ -136,9 +138,8 @@ class EvalOutcome(BaseModel):
 def _make_sandbox(settings: EvalSettings) -> Any:
     from coderefl.execution import create_sandbox
 
-    if settings.sandbox == "docker":
-        return create_sandbox("docker", pool_size=settings.sandbox_concurrency, limits=settings.agent.limits)
-    return create_sandbox("local", limits=settings.agent.limits)
+    # a backend without a pool ignores pool_size
+    return create_sandbox(settings.sandbox, pool_size=settings.sandbox_concurrency, limits=settings.agent.limits)
 
 
 def build_parts(settings: EvalSettings, stats: RunStats) -> tuple[CountingModel, CountingSandbox, Any, Any]:

@@ -115,8 +115,28 @@ def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     return deco
 
 
+#: Python entry points an installed package adds strategies through (``name = "pkg.module:Class"``)
+ENTRY_POINT_GROUP = "coderefl.strategies"
+
+
 def _load_all() -> None:
-    from coderefl.strategies import critic, reflexion, retry, self_refine, simple  # noqa: F401
+    """The modules of ``coderefl.strategies`` (each registers its strategy) and
+    the strategies installed packages declare under ``coderefl.strategies``."""
+    from coderefl.plugins import import_package_modules, load_entry_points
+
+    import_package_modules("coderefl.strategies")
+
+    def register(name: str, obj: object) -> None:
+        if isinstance(obj, type) and issubclass(obj, Strategy):
+            register_strategy(name)(obj)
+
+    load_entry_points(ENTRY_POINT_GROUP, lambda n: n in _STRATEGIES, register, "strategy")
+
+
+def strategies() -> dict[str, type[Strategy]]:
+    """Every strategy by name."""
+    _load_all()
+    return dict(sorted(_STRATEGIES.items()))
 
 
 def strategy_names() -> list[str]:
