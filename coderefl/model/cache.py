@@ -33,6 +33,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +66,22 @@ _ADDED_COLUMNS = {"endpoint": "TEXT NOT NULL DEFAULT ''", "api": "TEXT NOT NULL 
 def usable(text: str | None) -> bool:
     """Whether an answer is worth keeping: some non-blank text."""
     return bool(text and text.strip())
+
+
+#: what a chat answer that was asked for code must contain to be kept: a fenced block or a definition
+_CODE_SIGNS = re.compile(r"```|^\s*(?:async\s+)?def\s|^\s*class\s|^\s*return\b|^\s*import\s|^\s*from\s+\S+\s+import\s",
+                         re.MULTILINE)
+
+
+def worth_caching(text: str | None, phase: str, api: str) -> bool:
+    """Usable, and for a chat answer to a request for code (phase ``generate``),
+    one that holds some code: an answer that is only prose is not replayed to a
+    later run (it is counted, and the next run asks again)."""
+    if not usable(text):
+        return False
+    if phase == "generate" and api == "chat":
+        return bool(_CODE_SIGNS.search(text or ""))
+    return True
 
 
 @dataclass(frozen=True)

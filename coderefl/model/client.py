@@ -42,7 +42,7 @@ from coderefl.config import ModelConfig
 from coderefl.errors import ModelError, NoModelConfigured
 from coderefl.model.base import ChatModel
 from coderefl.model.base import RetryEvent
-from coderefl.model.cache import CachedChoice, ResponseCache, choice_key, request_key, usable
+from coderefl.model.cache import CachedChoice, ResponseCache, choice_key, request_key, usable, worth_caching
 from coderefl.model.errors import ModelBadResponse, choice_texts, map_error, refused, retry_wait
 from coderefl.model.transport import http_client
 from coderefl.records import ChatMessage, Completion, PhaseUsage, Usage
@@ -214,9 +214,8 @@ class OpenAIModel(ChatModel):
                 shares = [s for f in fetched for s in f.shares()][: len(missing)]
                 fresh = dict(zip(missing, shares))
                 if self.cache is not None:
-                    self.cache.put_many(
-                        self.name, [(keys[i], c) for i, c in fresh.items()], endpoint=self.cache_endpoint, api=api
-                    )
+                    keep = [(keys[i], c) for i, c in fresh.items() if worth_caching(c.text, phase, api)]
+                    self.cache.put_many(self.name, keep, endpoint=self.cache_endpoint, api=api)
         choices = [hits.get(keys[i]) or fresh[i] for i in range(n)]
         usage = self._usage(phase, choices, fresh)
         self.usage.add(usage)

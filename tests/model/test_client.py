@@ -182,6 +182,23 @@ def test_cache_makes_reruns_free(openai_server, make_config):
     assert again.usage.cached_calls == 1
 
 
+def test_a_prose_answer_to_a_request_for_code_is_not_replayed(openai_server, make_config):
+    """Asked for code (phase generate), an answer without any is not cached: the
+    next run asks again. Prose asked for (a reflection) is cached as usual."""
+    config = make_config(openai_server)
+    openai_server.handler = lambda body: "I am sorry, I cannot help with that."
+    for _ in range(2):
+        run(_chat(OpenAIModel(config), msgs(), phase="generate"))
+    assert len(openai_server.requests) == 2
+    for _ in range(2):
+        run(_chat(OpenAIModel(config), msgs("why is it wrong?"), phase="reflect"))
+    assert len(openai_server.requests) == 3
+    openai_server.handler = lambda body: "Here:\n```python\ndef f():\n    return 1\n```"
+    for _ in range(2):
+        run(_chat(OpenAIModel(config), msgs("again"), phase="generate"))
+    assert len(openai_server.requests) == 4
+
+
 def test_cache_key_separates_what_matters(openai_server, make_config):
     config = make_config(openai_server)
 
