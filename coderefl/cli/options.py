@@ -23,6 +23,7 @@ from coderefl.strategies.base import AgentConfig, sampling_warning
 F = TypeVar("F", bound=Callable[..., Any])
 
 _AGENT_FLAGS = (
+    "feedback",
     "max_iters",
     "num_tests",
     "generated_tests",
@@ -55,6 +56,9 @@ def agent_options(f: F) -> F:
                      help="Generation temperature when --samples or --candidates > 1 [0.8]."),
         click.option("--trust-tiers/--no-trust-tiers", default=None,
                      help="Label tests user/example/own in feedback; demote an example only on agreement [on]."),
+        click.option("--feedback", type=click.Choice(["plain", "trace"]), default=None,
+                     help="What a failed test tells the model: its values, or also what the failing call did "
+                          "line by line (trace, LDB-style) [plain]."),
         click.option("--explain/--no-explain", default=None,
                      help="Reflection explains the code line by line on the failing input first (Self-Debugging) [off]."),
         click.option("--max-calls", type=int, default=None, help="Budget: model calls per problem."),

@@ -21,6 +21,10 @@ from coderefl.records import ExecutionResult, Limits, TestOutcome
 PLAIN_VALUES_PRAGMA = "# coderefl: plain-values"
 
 
+#: with judge mode: a failed test's last call is run again, traced, and its steps are in the message
+TRACE_PRAGMA = "# coderefl: trace"
+
+
 def with_plain_values(test_code: str) -> str:
     """``test_code`` with the plain-values line first (judge mode)."""
     return f"{PLAIN_VALUES_PRAGMA}\n{test_code}"

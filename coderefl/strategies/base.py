@@ -49,6 +49,9 @@ class AgentConfig(BaseModel):
     keep_messages: Literal["full", "hash"] = "full"
     lessons: int = Field(3, ge=0, description="lessons recalled from long-term memory, when one is given")
     limits: Limits = Field(default_factory=Limits)
+    feedback: Literal["plain", "trace"] = Field(
+        "plain", description="what a failed test tells the model: its values (plain), or also what the failing call "
+                             "did line by line (trace, LDB-style; judge mode)")
     isolation: Literal["judge", "in-process"] = Field(
         "judge", description="how the agent's tests run: judge (plain data, a verdict the program cannot forge) "
                              "or in-process (for user tests that need the program's objects)")

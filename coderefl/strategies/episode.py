@@ -19,6 +19,7 @@ from coderefl.code.extract import Extraction, completion_to_module, extract_code
 from coderefl.errors import BudgetExceeded
 from coderefl.learn.lessons import with_lessons
 from coderefl.execution.base import Sandbox
+from coderefl.execution.jobs import TRACE_PRAGMA
 from coderefl.model.base import ChatModel
 from coderefl.records import (
     ChatMessage,
@@ -225,7 +226,9 @@ class Episode:
         silently."""
         self.check_budget()
         t = time.monotonic()
-        tests_file = build_tests_file(tests, judge=self.config.isolation == "judge") if tests else None
+        judge = self.config.isolation == "judge"
+        pragmas = [TRACE_PRAGMA] if judge and self.config.feedback == "trace" else []
+        tests_file = build_tests_file(tests, judge=judge, pragmas=pragmas) if tests else None
         result = await self.sandbox.run(code, tests_file.source if tests_file else None, self._limits())
         data = {"tiers": list(tiers)} if tiers is not None else {}
         self._step("execute", iteration, code=code, tests=list(tests), execution=result,

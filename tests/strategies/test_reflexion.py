@@ -225,3 +225,24 @@ def test_token_budget(openai_server, run_strategy):
     traj = run_strategy("reflexion", max_tokens=150, max_iters=10)
     assert traj.stop_reason == "budget_tokens"
     assert traj.usage.total_tokens >= 150
+
+
+@pytest.mark.parametrize("feedback", ["trace", "plain"])
+def test_trace_feedback_shows_the_model_what_the_failing_call_did(openai_server, run_strategy, feedback):
+    """--feedback trace (LDB-style): the reflection prompt carries the failing
+    call's steps with its variables; plain feedback (the ablation) does not."""
+    buggy_loop = "```python\ndef add(a, b):\n    total = a\n    for _ in range(b - 1):\n        total += 1\n    return total\n```"
+    openai_server.handler = rules(
+        (TESTS, "```python\nassert add(1, 2) == 3\n```"),
+        (REFLECT, REFLECTION),
+        (REGEN, GOOD),
+        fallback=buggy_loop,
+    )
+    traj = run_strategy("reflexion", feedback=feedback)
+    assert traj.stop_reason == "passed"
+    reflect_prompt = next(m for m in user_messages(openai_server) if REFLECT in m)
+    assert "add(1, 2) returned 2, expected 3" in reflect_prompt
+    traced = "What add did, line by line" in reflect_prompt and "add returns 2" in reflect_prompt
+    assert traced == (feedback == "trace")
+    if feedback == "trace":
+        assert "total += 1   [_=0]" in reflect_prompt  # the loop ran once: one element early
