@@ -274,12 +274,20 @@ class JobRun:
             self.job_w = None
 
     def kill_leftovers(self, zygote_pid: int, deadline: float) -> bool:
-        """Kill each job process's session; True when no process but the server and the zygote is left."""
-        for pid in self.pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        """Kill every process of the job's sessions (each job process leads one; a
+        worker has a group of its own in its candidate's session); True when no
+        process but the server and the zygote is left."""
+        sessions = set(self.pids)
+        while time.monotonic() < deadline:
+            members = _in_sessions(sessions)
+            if not members:
+                break
+            for pid in members:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            _reap()
         _reap()
         # every writer is dead now: drain what is left without blocking
         for fd, cap in list(self._leftover_readers.items()):
@@ -389,6 +397,22 @@ def _others(zygote_pid: int) -> list[int]:
     if proc.PID1:
         return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (me, zygote_pid)]
     return [p for p in _children_of(me) if p != zygote_pid]
+
+
+def _in_sessions(sessions: set[int]) -> list[int]:
+    """Live (not zombie) processes whose session is one of ``sessions``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != b"Z" and int(fields[3]) in sessions:
+            found.append(int(entry))
+    return found
 
 
 def _children_of(parent: int) -> list[int]:

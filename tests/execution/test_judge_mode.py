@@ -201,3 +201,29 @@ def test_a_test_over_its_own_limit_does_not_cost_the_others_their_outcome(sb):
     check_per_test_outcomes(result)
     without = sb.run_sync(PER_TEST, with_plain_values(PER_TEST_TESTS), Limits(timeout_s=2))
     assert [t.status for t in without.tests] == ["passed", "timeout", "skipped", "skipped", "skipped"]
+
+
+def test_jobs_with_workers_leave_nothing_behind():
+    """After each job, every process of its sessions is gone (the worker too,
+    which has a group of its own): the job is clean and the container is kept."""
+    import subprocess
+    import sys
+
+    from coderefl.execution.image import sandbox_dir
+
+    script = (
+        "import sys, tempfile\n"
+        f"sys.path.insert(0, {str(sandbox_dir())!r})\n"
+        "from coderefl_runner import proc\n"
+        "from coderefl_runner.server import Server\n"
+        "proc.set_subreaper()\n"
+        "srv, work, seen = Server(local=True), tempfile.mkdtemp(), set()\n"
+        "for _ in range(12):\n"
+        "    r = srv.run_job({'program': 'def f(x):\\n    return x\\n', 'tests': '# coderefl: plain-values\\nassert f(1) == 1\\n',\n"
+        "                    'limits': {'timeout_s': 10, 'test_timeout_s': 2}, 'work_root': work})\n"
+        "    seen.add((r['status'], r['clean'], r['recycle']))\n"
+        "    srv.prepare_next()\n"
+        "print(sorted(seen))\n"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[('passed', True, False)]", out.stderr
