@@ -121,6 +121,7 @@ def sandbox_option(f: F) -> F:
         "--sandbox",
         "sandbox_backend",
         type=backend_choice(),
+        envvar="CODEREFL_SANDBOX",
         default="docker",
         show_default=True,
         help="Where code runs. 'local' is UNSAFE: no isolation, for machines without Docker.",

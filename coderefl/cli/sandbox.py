@@ -41,7 +41,8 @@ def _read(path: str, what: str) -> str:
 @click.option("--memory", type=int, default=None, envvar="CODEREFL_SANDBOX_MEMORY", help="Memory limit, MB, no swap [512].")
 @click.option("--pids", type=int, default=None, envvar="CODEREFL_SANDBOX_PIDS", help="Max processes+threads [64].")
 @click.option("--cpus", type=float, default=None, envvar="CODEREFL_SANDBOX_CPUS", help="CPU quota in cores [1].")
-@click.option("--backend", type=backend_choice(), default="docker", envvar="CODEREFL_SANDBOX_BACKEND", show_default=True,
+@click.option("--backend", type=backend_choice(), default="docker", show_default=True,
+              envvar=["CODEREFL_SANDBOX", "CODEREFL_SANDBOX_BACKEND"],  # the second: the old name, for one release
               help="Sandbox backend ('local' is UNSAFE: no isolation).")
 @click.option("--isolation", type=click.Choice(["auto", "judge", "in-process"]), default="auto",
               envvar="CODEREFL_SANDBOX_ISOLATION", show_default=True,

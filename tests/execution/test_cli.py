@@ -144,3 +144,15 @@ def test_terminal_safe_escapes_every_control_character():
     safe = terminal_safe(text)
     assert all(c in "\n\t" or not (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0) for c in safe)
     assert safe.endswith("ok é ✓") and "\\x1b" in safe and "\n" in safe and "\t" in safe
+
+
+def test_one_environment_variable_chooses_the_backend_everywhere(files):
+    """CODEREFL_SANDBOX picks the backend of sandbox run as of solve, eval and problems check."""
+    sol, good, _ = files
+    r = cli("sandbox", "run", str(sol), "--tests", str(good), "--json", env={"CODEREFL_SANDBOX": "local"})
+    assert r.returncode == 0 and "UNSAFE" not in r.stdout
+    bad = cli("sandbox", "run", str(sol), env={"CODEREFL_SANDBOX": "nope"})
+    assert bad.returncode == 2 and "unknown sandbox backend 'nope'" in bad.stderr
+    for command in (["solve", "f", "--entry", "f"], ["eval", "--benchmark", "humaneval"], ["problems", "check", "humaneval"]):
+        wrong = cli(*command, env={"CODEREFL_SANDBOX": "nope"})
+        assert wrong.returncode == 2 and "unknown sandbox backend 'nope'" in wrong.stderr, (command, wrong.stderr)
