@@ -152,6 +152,17 @@ ATTACKS = {
         "os.close(w)\n"
         "seen = os.read(r, 65536).decode().split(',')\n"
         "def f(x):\n    return int(seen[0]) if seen[0].isdigit() else 0\n"),
+    # knows the candidate's source: replace its call handler so every answer claims to be an
+    # object reference (a Ref is truthy) or an always-true value, and its encoder to lie
+    "patch_the_candidate_protocol": (
+        "import sys\n"
+        "cand = sys.modules.get('coderefl_runner.candidate')\n"
+        "codec = sys.modules.get('coderefl_runner.codec')\n"
+        "if cand is not None:\n"
+        "    cand.call = lambda *a, **k: {'ref': 1, 'n': 'int'}\n"
+        "if codec is not None:\n"
+        "    codec.encode = lambda value, refs=None: True\n"
+        "def f(x):\n    return 0\n"),
     # values that lie: always-equal objects, subclasses, a forged module
     "lying_values": (
         ALWAYS_EQUAL +
@@ -390,4 +401,23 @@ def test_per_test_limits_in_the_container(pool):
     result = pool.run_sync(PER_TEST, with_plain_values(PER_TEST_TESTS), Limits(timeout_s=15, test_timeout_s=1))
     check_per_test_outcomes(result)
     assert time.monotonic() - t0 < 5
+    assert_healthy(pool)
+
+
+def test_forged_control_messages_cannot_pass_a_test(pool):
+    """With per-test limits the program's import runs in the template, which holds the
+    control socket to the judge: forged worker and exit notices only disturb its own job."""
+    program = (
+        "import os, socket\n"
+        "try:\n"
+        "    ctl = socket.socket(fileno=7)\n"
+        "    ctl.sendall(b'worker 1\\nended 0\\nworker %d\\n' % os.getpid())\n"
+        "    ctl.detach()\n"
+        "except OSError:\n"
+        "    pass\n"
+        "def f(x):\n    while True:\n        pass\n"
+    )
+    r = pool.run_sync(program, HIDDEN, Limits(timeout_s=6, test_timeout_s=1))
+    assert r.status != "passed"
+    assert not any(t.status == "passed" for t in r.tests), r.tests
     assert_healthy(pool)

@@ -81,6 +81,10 @@ def test_the_pragma_is_the_runners():
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)
     assert runner.PLAIN_VALUES_PRAGMA == PLAIN_VALUES_PRAGMA
+    from coderefl.execution.jobs import TRACE_PRAGMA
+    from coderefl_runner.plan import TRACE_PRAGMA as RUNNER_TRACE  # the runner's package, loaded just above
+
+    assert RUNNER_TRACE == TRACE_PRAGMA  # the host's copy of each line is the runner's
     assert runner.wants_plain_values(with_plain_values("assert True\n"))
     assert not runner.wants_plain_values("x = 1  # coderefl: plain-values\n")  # a line of its own
 
