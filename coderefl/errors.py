@@ -3,6 +3,8 @@ messages and exit codes (see ``coderefl.cli.main``)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class CodereflError(Exception):
     """Base of every error coderefl expects. ``str(err)`` is the one line the
@@ -40,9 +42,10 @@ class NoModelConfigured(ModelError):
 
 
 class BudgetExceeded(CodereflError):
-    """A per-problem budget (calls, tokens, time) ran out. Strategies catch it
-    and end the trajectory with the best candidate so far."""
+    """A per-problem budget (calls, tokens, time) ran out. The framework
+    (:meth:`coderefl.strategies.base.Strategy.solve`) catches it and ends the
+    trajectory with the best candidate so far; ``which`` is the stop reason."""
 
-    def __init__(self, which: str, message: str = "") -> None:
+    def __init__(self, which: Literal["budget_calls", "budget_tokens", "budget_time"], message: str = "") -> None:
         super().__init__(message or f"budget exhausted: {which}")
         self.which = which

@@ -191,6 +191,11 @@ class Completion(BaseModel):
     latency_s: float = 0.0
     finish_reasons: list[str | None] = Field(default_factory=list)
 
+    @property
+    def text(self) -> str:
+        """The first choice's text ("" when the model returned none)."""
+        return self.texts[0] if self.texts else ""
+
 
 # --------------------------------------------------------------------------
 # Agent layer
@@ -212,8 +217,35 @@ def messages_hash(messages: list[ChatMessage]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+#: what a step's ``data`` may hold: key -> meaning (tests/test_step_data.py keeps the code to these keys)
+STEP_DATA: dict[str, str] = {
+    "n": "choices asked for in one call",
+    "temperature": "the call's sampling temperature",
+    "texts": "the other choices' replies (the first is the step's response)",
+    "codes": "the other choices' programs (the first is the step's code)",
+    "api": "'completions' when a base model continued the prompt",
+    "tiers": "each test's trust tier: user, example, generated, property",
+    "error": "what went wrong in the bookkeeping (outcome_mismatch)",
+    "unowned": "outcome names that belong to no test",
+    "missing": "tests that got no outcome",
+    "test": "the test a decision is about",
+    "example": "the example a generated test contradicts",
+    "test_kept": "a test kept although every candidate fails it",
+    "tier": "the tier of the test a decision is about",
+    "demoted": "True: the example was demoted; False: it was kept",
+    "released": "held-back tests a demotion released",
+    "groups": "candidates grouped by agreement",
+    "repeated": "what a reply repeats (a program judged before)",
+    "lessons": "lessons recalled from or stored in long-term memory",
+    "question": "the input the agent asked the expert about",
+    "advice_requested": "whether the expert was asked",
+    "advice": "the expert's answer",
+}
+
+
 class Step(BaseModel):
-    """One step of a trajectory. Fields a step does not use stay empty."""
+    """One step of a trajectory. Fields a step does not use stay empty;
+    ``data`` holds only the keys of :data:`STEP_DATA`."""
 
     index: int
     kind: StepKind
@@ -229,6 +261,22 @@ class Step(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     duration_s: float = 0.0
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+AdviceKind = Literal["example", "hint"]
+
+
+class Advice(BaseModel):
+    """An expert's answer to the agent. ``text`` is what goes into the
+    agent's next prompt: an assert (``kind="example"``) or one line of
+    explanation (``"hint"``)."""
+
+    task_id: str
+    kind: AdviceKind
+    text: str
+    args: str | None = None
+    cost_tokens: int = 0
+    source: str = ""
 
 
 StopReason = Literal[

@@ -1,7 +1,7 @@
 """``coderefl export``: successful trajectories as fine-tuning data (FireAct).
 
 Reads one or more run folders of ``coderefl eval`` and writes chat-jsonl
-(see :mod:`coderefl.learn.export`) to stdout or, atomically, to ``--out``.
+(see :mod:`coderefl.run.export`) to stdout or, atomically, to ``--out``.
 The count of what was exported and skipped goes to stderr.
 """
 
@@ -39,7 +39,7 @@ from coderefl.errors import BadInput
 def export(runs: tuple[Path, ...], fmt: str, only_passed: bool, methods: str | None, out: Path | None,
            dedupe: bool, metadata: bool) -> None:
     """Export successful trajectories of RUN folders for fine-tuning."""
-    from coderefl.learn.export import BenchmarkLookup, export_chat
+    from coderefl.run.export import BenchmarkLookup, export_chat
     from coderefl.atomic import atomic_write_text
 
     for run in runs:

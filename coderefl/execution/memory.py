@@ -64,3 +64,19 @@ def verdict(statuses: Sequence[tuple[str, str]] | Mapping[str, str], messages: M
     else:
         status = "failed"
     return ExecutionResult(status=status, tests=tests, isolation=isolation)  # type: ignore[arg-type]
+
+
+def per_assert(tests: str | None, fails: Callable[[str], "str | None"]) -> ExecutionResult:
+    """A verdict with one outcome per ``assert`` line of a tests file, named
+    as the runner names them (``line N: …``): ``fails(line)`` returns the
+    failure message, or None when the assert passes."""
+    outcomes: list[tuple[str, str]] = []
+    messages: dict[str, str] = {}
+    for number, line in enumerate((tests or "").splitlines(), start=1):
+        if line.startswith("assert "):
+            name = f"line {number}: {line}"
+            message = fails(line)
+            outcomes.append((name, "passed" if message is None else "failed"))
+            if message is not None:
+                messages[name] = message
+    return verdict(outcomes, messages)

@@ -432,7 +432,6 @@ class Fixer:
                 assert self.sandbox is not None
                 repairer = Repairer(self.model, self.sandbox, snapshot, tests, self._agent_config(t0), self.observer)
             repairer.config = self._agent_config(t0)
-            repairer.agent.config = repairer.config
             self.log(f"repairing {target.file}::{target.qualname} ({len(target.tests)} failing test(s), found by {target.evidence})")
             result = await repairer.repair(target, current, overrides)
             report.trajectories.append(result.trajectory)

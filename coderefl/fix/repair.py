@@ -1,14 +1,16 @@
-"""Repair one function with the reflection loop, checked by the real tests.
+"""Repair one function with the Reflexion loop, checked by the real tests.
 
 generate a fixed version of just that function -> splice its body into
 the file -> rerun the affected tests in the sandbox -> on failure, a
 verbal reflection on the failing output (pytest's assertion with the
 values) -> retry, up to ``max_iters`` rounds. A reply that repeats an
 earlier attempt (or the original) is not run again: the same request is
-resampled at a higher temperature, up to ``MAX_RESAMPLES`` times.
+resampled at a higher temperature.
 
-The loop runs on :class:`~coderefl.strategies.episode.Episode`, like the
-strategies, so every model call and every sandbox run is a step of a
+That is the strategies' own loop (:func:`coderefl.strategies.loop.reflexion_loop`)
+on an :class:`~coderefl.strategies.episode.Episode`: :class:`FunctionRepair`
+says what a request, a program and a verdict are for one function of a
+repository, so every model call and every sandbox run is a step of a
 :class:`~coderefl.records.Trajectory`, counted against the budgets.
 
 A candidate is *accepted* when the tests it was asked to fix pass, no
@@ -21,29 +23,27 @@ from __future__ import annotations
 
 import ast
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable
 
 from coderefl.code.blocks import python_blocks
 from coderefl.errors import BudgetExceeded, ModelError
 from coderefl.execution.base import Sandbox
 from coderefl.fix import prompts
 from coderefl.fix.context import function_context
-from coderefl.fix.locate import find_def, find_function, functions, parse_bytes
+from coderefl.fix.locate import FunctionSpan, find_def, find_function, functions, parse_bytes
 from coderefl.fix.splice import FuncKey, SpliceError, body_fingerprint, key_of, reply_header_note, splice
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_pytest
 from coderefl.model.base import ChatModel
-from coderefl.records import Limits, Problem, Step, Trajectory
-from coderefl.strategies.base import AgentConfig, Strategy
-from coderefl.strategies.episode import Candidate, Episode
+from coderefl.records import ChatMessage, Problem, Trajectory
+from coderefl.strategies.config import AgentConfig
+from coderefl.strategies.episode import Candidate, Episode, Extractor, Generation
+from coderefl.strategies.loop import LoopState, Verdict, reflexion_loop
+from coderefl.strategies.services import StepObserver
 
 STRATEGY_NAME = "fix-reflexion"
 MAX_TEST_SOURCES = 4
 MAX_TEST_CHARS = 2000
-#: resamples of a request whose reply repeats an earlier attempt
-MAX_RESAMPLES = 2
-#: temperature added per resample, and the ceiling
-RESAMPLE_STEP, RESAMPLE_MAX = 0.4, 1.2
 
 
 @dataclass
@@ -69,34 +69,6 @@ class RepairResult:
     run: TestRun | None  # the run that accepted it
     model_error: str | None = None  # the model could not be used: stop repairing
     key: FuncKey | None = None  # which definition of the file was repaired
-
-
-class FixAgent(Strategy):
-    """The fixer as the :class:`Strategy` an :class:`Episode` belongs to
-    (model, sandbox, config, observer, memory). Not registered: the
-    :class:`Repairer` drives its episodes, one per function."""
-
-    name = STRATEGY_NAME
-    needs_chat = True
-
-    async def solve(self, problem: Problem, user_tests: list[str] | None = None, sample: int = 0) -> Trajectory:
-        raise NotImplementedError("coderefl fix repairs functions through Repairer.repair")
-
-
-class FixEpisode(Episode):
-    """An episode whose executions are pytest runs of a repository copy."""
-
-    async def run_tests(
-        self, snapshot: Snapshot, targets: list[str], overrides: dict[str, bytes], code: str, limits: Limits, *, iteration: int
-    ) -> TestRun:
-        self.check_budget()
-        t = time.monotonic()
-        run = await run_pytest(self.sandbox, snapshot, targets, limits, overrides)
-        self._step("execute", iteration, code=code, tests=list(targets), execution=run.execution,
-                   duration_s=time.monotonic() - t)
-        good = sum(1 for n in run.nodes if n.status == "passed")
-        self.consider(Candidate(code=code, passed=good, total=max(1, len(run.nodes)), iteration=iteration))
-        return run
 
 
 def accepts(run: TestRun, baseline: TestRun, target: Target) -> bool:
@@ -157,6 +129,78 @@ def failing_test_sources(snapshot: Snapshot, overrides: dict[str, bytes], nodes:
     return out
 
 
+class FunctionRepair:
+    """One function of a repository for the Reflexion loop: a program is a
+    new definition of the function, spliced into the file and judged by the
+    repository's tests in the sandbox (:func:`accepts`)."""
+
+    def __init__(self, repairer: "Repairer", target: Target, data: bytes, span: FunctionSpan, key: FuncKey,
+                 baseline: TestRun, overrides: dict[str, bytes]) -> None:
+        self.repairer, self.target, self.data, self.span, self.baseline = repairer, target, data, span, baseline
+        self.overrides = overrides
+        self.original = span.source(data)
+        self.tests = failing_test_sources(repairer.snapshot, overrides, target.tests)
+        self.first = prompts.repair(target.qualname, target.file, self.original, function_context(data, key),
+                                    self.tests, focused_feedback(baseline, baseline, target))
+        self.known = {body_fingerprint(self.original): "the original"}
+        self.attempt = self.original
+        #: the accepted repair: the whole file and the run that accepted it
+        self.accepted: tuple[bytes, TestRun] | None = None
+        self.extract: Extractor | None = self._extract
+
+    def _extract(self, text: str) -> tuple[str, str | None]:
+        func = _reply_function(text, self.target.name)
+        if func is None:
+            return "", f"no complete definition of {self.target.name} in the reply"
+        return func, reply_header_note(self.original, func)
+
+    def first_request(self) -> Sequence[ChatMessage]:
+        return self.first
+
+    def next_request(self, code: str, feedback: str, memory: Sequence[str]) -> Sequence[ChatMessage]:
+        return prompts.retry(self.first, code or self.attempt, feedback, memory)
+
+    def reflect_request(self, code: str, feedback: str) -> Sequence[ChatMessage]:
+        return prompts.reflect(self.target.qualname, self.target.file, code, self.tests, feedback)
+
+    def key(self, code: str) -> str:
+        return body_fingerprint(code)
+
+    async def evaluate(self, ep: Episode, codes: list[str], iteration: int) -> Verdict:
+        func = self.attempt = codes[0]
+        try:
+            new = splice(self.data, self.span, func)
+        except SpliceError as err:
+            ep.decide(f"not run: {err}", iteration=iteration)
+            return Verdict(passed=False, code=func, feedback=f"Your function could not be put into the file: {err}")
+        repairer = self.repairer
+        ep.check_budget()
+        t = time.monotonic()
+        run = await run_pytest(repairer.sandbox, repairer.snapshot, repairer.test_targets, repairer.config.limits,
+                               {**self.overrides, self.target.file: new})
+        good = sum(1 for n in run.nodes if n.status == "passed")
+        ep.record_execution(func, repairer.test_targets, run.execution, iteration=iteration,
+                            duration_s=time.monotonic() - t,
+                            candidate=Candidate(code=func, passed=good, total=max(1, len(run.nodes)), iteration=iteration))
+        if accepts(run, self.baseline, self.target):
+            self.accepted = (new, run)
+            return Verdict(passed=True, code=func)
+        return Verdict(passed=False, code=func, feedback=focused_feedback(run, self.baseline, self.target))
+
+    def no_program(self, generation: Generation, ep: Episode) -> tuple[str, str]:
+        return self.attempt, (f"Your reply contained no complete definition of `{self.target.name}` "
+                              "in a ```python block.")
+
+    def still_repeats(self, label: str, feedback: str) -> str:
+        return f"Your reply is the same code as {label}, which fails.\n\n{feedback}"
+
+    def judged_as(self, iteration: int) -> str:
+        return f"attempt {iteration}"
+
+    def version(self) -> Hashable:
+        return 0  # the repository's tests do not change during a repair
+
+
 class Repairer:
     """Runs the reflection loop for one target at a time."""
 
@@ -167,111 +211,53 @@ class Repairer:
         snapshot: Snapshot,
         test_targets: list[str],
         config: AgentConfig,
-        observer: Callable[[Step], None] | None = None,
+        observer: StepObserver | None = None,
     ) -> None:
-        self.agent = FixAgent(model, sandbox, config)
-        self.agent.observer = observer
+        self.model = model
+        self.sandbox = sandbox
+        self.observer = observer
         self.snapshot = snapshot
         self.test_targets = test_targets
         self.config = config
 
+    def _episode(self, problem: Problem) -> Episode:
+        return Episode(problem, model=self.model, sandbox=self.sandbox, config=self.config, strategy=STRATEGY_NAME,
+                       observer=self.observer)
+
     async def repair(self, target: Target, baseline: TestRun, overrides: dict[str, bytes]) -> RepairResult:
         """Try to repair ``target``; ``overrides`` are the repairs accepted so
         far (file -> bytes), which every run here includes."""
-        cfg = self.config
         data = overrides.get(target.file, self.snapshot.files[target.file])
         spans = [s for s in functions(data) if s.qualname == target.qualname]
         span = spans[target.occurrence] if target.occurrence < len(spans) else None
         problem = Problem(task_id=f"{target.file}::{target.qualname}", prompt="", entry_point=target.name)
-        ep = FixEpisode(self.agent, problem)
         try:
             key = key_of(ast.parse(data.decode("utf-8")), span) if span is not None else None
         except (SyntaxError, ValueError, SpliceError):
             key = None
         if span is None or key is None:
+            ep = self._episode(problem)
             ep.decide(f"{target.qualname} is no longer in {target.file}, or the file does not parse")
             return RepairResult(target, ep.finish("error", iterations=0), None, None)
-        original = span.source(data)
-        ep.problem = problem.model_copy(update={"prompt": original})
-        tests = failing_test_sources(self.snapshot, overrides, target.tests)
-        feedback = focused_feedback(baseline, baseline, target)
-        first = prompts.repair(target.qualname, target.file, original, function_context(data, key), tests, feedback)
-        seen = {body_fingerprint(original): "the original"}
-        memory: list[str] = []
-        attempt = original
-        iteration = 0
+        task = FunctionRepair(self, target, data, span, key, baseline, overrides)
+        ep = self._episode(problem.model_copy(update={"prompt": task.original}))
+        nodeids = [t.nodeid for t in target.tests]
+        start = LoopState(code=task.original, feedback=focused_feedback(baseline, baseline, target))
         try:
-            request = first
-            reply = await ep.ask(request, kind="generate", phase="generate", iteration=1)
-            for iteration in range(1, cfg.max_iters + 1):
-                func, reply = await self._fresh(ep, request, reply, target.name, seen, iteration)
-                step = ep.trajectory.steps[-1]
-                step.code = func
-                if func is None:
-                    step.note = step.note or f"no complete definition of {target.name} in the reply"
-                    feedback = f"Your reply contained no complete definition of `{target.name}` in a ```python block."
-                elif body_fingerprint(func) in seen:  # still a repeat after resampling: not worth a run
-                    feedback = f"Your reply is the same code as {seen[body_fingerprint(func)]}, which fails.\n\n{feedback}"
-                else:
-                    attempt = func
-                    seen[body_fingerprint(func)] = f"attempt {iteration}"
-                    step.note = reply_header_note(original, func)
-                    try:
-                        new = splice(data, span, func)
-                    except SpliceError as err:
-                        step.note = str(err)
-                        feedback = f"Your function could not be put into the file: {err}"
-                    else:
-                        run = await ep.run_tests(
-                            self.snapshot, self.test_targets, {**overrides, target.file: new}, func, cfg.limits,
-                            iteration=iteration,
-                        )
-                        if accepts(run, baseline, target):
-                            traj = ep.finish("passed", iterations=iteration, tests=[t.nodeid for t in target.tests])
-                            traj.final_code = func
-                            traj.internal_passed = True
-                            return RepairResult(target, traj, new, run, key=key)
-                        feedback = focused_feedback(run, baseline, target)
-                if iteration == cfg.max_iters:
-                    break
-                if cfg.reflection:
-                    reflection = await ep.ask(
-                        prompts.reflect(target.qualname, target.file, attempt, tests, feedback),
-                        kind="reflect", phase="reflect", iteration=iteration,
-                    )
-                    text = (reflection.texts[0] if reflection.texts else "").strip()
-                    ep.trajectory.steps[-1].reflection = text
-                    if text and cfg.memory_size > 0:
-                        memory = [*memory, text][-cfg.memory_size :]
-                request = prompts.retry(first, attempt, feedback, memory)
-                reply = await ep.ask(request, kind="generate", phase="generate", iteration=iteration + 1)
+            await reflexion_loop(ep, task, state=start)
         except ModelError as err:
-            ep.decide(f"model error: {err}", iteration=iteration)
-            traj = ep.finish("error", iterations=iteration, tests=[t.nodeid for t in target.tests])
+            ep.decide(f"model error: {err}", iteration=ep.iteration)
+            traj = ep.finish("error", tests=nodeids)
             traj.internal_passed = False
             return RepairResult(target, traj, None, None, model_error=str(err))
         except BudgetExceeded as hit:
-            traj = ep.finish(hit.which, iterations=iteration, tests=[t.nodeid for t in target.tests])  # type: ignore[arg-type]
+            ep.stop(hit.which)
+        if task.accepted is None:
+            traj = ep.finish(ep.stop_reason or "max_iters", tests=nodeids)
             traj.internal_passed = False
             return RepairResult(target, traj, None, None)
-        traj = ep.finish("max_iters", iterations=iteration, tests=[t.nodeid for t in target.tests])
-        traj.internal_passed = False
-        return RepairResult(target, traj, None, None)
-
-    async def _fresh(self, ep: FixEpisode, request, reply, name: str, seen: dict, iteration: int):
-        """The reply's function, resampling ``request`` at a rising
-        temperature while the reply repeats an earlier attempt. Returns the
-        function (None when the reply has none) and the reply it came from."""
-        func = _reply_function(reply.texts[0] if reply.texts else "", name)
-        temp = self.config.temperature
-        for _ in range(MAX_RESAMPLES):
-            earlier = seen.get(body_fingerprint(func)) if func is not None else None
-            if earlier is None:
-                break
-            temp = min(RESAMPLE_MAX, temp + RESAMPLE_STEP)
-            ep.trajectory.steps[-1].code = func
-            ep.trajectory.steps[-1].note = f"the reply repeats {earlier}"
-            ep.decide(f"the reply repeats {earlier}; resampling at temperature {temp:g}", iteration=iteration)
-            reply = await ep.ask(request, kind="generate", phase="generate", iteration=iteration, temperature=temp)
-            func = _reply_function(reply.texts[0] if reply.texts else "", name)
-        return func, reply
+        new, run = task.accepted
+        traj = ep.finish("passed", tests=nodeids)
+        traj.final_code = task.attempt  # accepted on the target's tests, whatever else the repository fails
+        traj.internal_passed = True
+        return RepairResult(target, traj, new, run, key=key)

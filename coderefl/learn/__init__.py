@@ -8,13 +8,17 @@
 * Asking an expert (AGILE): :class:`OracleAdvisor` (eval: the canonical
   solution run in the sandbox on the agent's input), :class:`HumanAdvisor`
   (solve: the person at the terminal), the agent's side in
-  :mod:`coderefl.learn.asking`, and :func:`advice_summary` for the report.
-* Export for fine-tuning (FireAct): :func:`export_chat` turns run folders
-  into chat-jsonl conversations (``coderefl export``).
+  :mod:`coderefl.strategies.asking`, and :func:`advice_summary` for the report.
+
+Export for fine-tuning (FireAct) reads run folders, so it lives with them:
+:mod:`coderefl.run.export`. Learn depends on strategies (it provides the
+:class:`~coderefl.strategies.services.LessonStore` and
+:class:`~coderefl.strategies.services.Expert` they declare), never the
+other way round, and nothing here imports :mod:`coderefl.run`.
 """
 
 from coderefl.learn.advisor import Advice, Advisor, HumanAdvisor, OracleAdvisor
-from coderefl.learn.asking import (
+from coderefl.strategies.asking import (
     advice_note,
     advice_requests,
     consult,
@@ -24,7 +28,6 @@ from coderefl.learn.asking import (
     unsure_prompt,
 )
 from coderefl.learn.bm25 import BM25, tokenize
-from coderefl.learn.export import conversation, export_chat, read_run, validate_messages
 from coderefl.learn.lessons import lessons_block, lessons_from_trajectory, with_lessons
 from coderefl.learn.memory import Lesson, LessonMemory
 from coderefl.learn.stats import advice_summary
@@ -42,15 +45,11 @@ __all__ = [
     "consult",
     "advice_summary",
     "advice_tests",
-    "conversation",
-    "export_chat",
     "lessons_block",
     "lessons_from_trajectory",
     "low_confidence",
     "parse_unsure_args",
-    "read_run",
     "tokenize",
     "unsure_prompt",
-    "validate_messages",
     "with_lessons",
 ]

@@ -31,27 +31,12 @@ import secrets
 import sys
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, Literal, TextIO
-
-from pydantic import BaseModel
+from typing import Any, TextIO
 
 from coderefl.execution.base import Sandbox
 from coderefl.problems.firewall import hidden_fragments
-from coderefl.records import BenchmarkTask, Limits, Problem
-
-AdviceKind = Literal["example", "hint"]
-
-
-class Advice(BaseModel):
-    """One answer. ``text`` is what goes into the agent's next prompt: an
-    assert (``kind="example"``) or one line of explanation (``"hint"``)."""
-
-    task_id: str
-    kind: AdviceKind
-    text: str
-    args: str | None = None
-    cost_tokens: int = 0
-    source: str = ""
+from coderefl.records import Advice, AdviceKind, BenchmarkTask, Limits, Problem  # noqa: F401 (re-exported)
+from coderefl.strategies.examples import visible_examples
 
 
 def call_text(entry_point: str, args: tuple[Any, ...]) -> str:
@@ -180,7 +165,6 @@ class OracleAdvisor(Advisor):
 
     def _hidden_input(self, task: BenchmarkTask, args: tuple[Any, ...]) -> bool:
         """Is ``args`` an input of a hidden test that the problem does not show?"""
-        from coderefl.strategies.examples import visible_examples
 
         shown = _call_inputs("\n".join(visible_examples(task.problem)))  # visible tests and doctest examples
         if any(_same_input(args, s) for s in shown):

@@ -14,15 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from coderefl.records import ChatMessage, Step, Trajectory
+from coderefl.records import Step, Trajectory
+# how lessons enter a prompt is the strategies' business; re-exported here
+from coderefl.strategies.prompts import LESSONS_HEADER, lessons_block, with_lessons  # noqa: F401
 
 #: step kinds whose text is a verbal reflection on a candidate
 REFLECTIVE_KINDS = ("reflect", "critique")
 
-LESSONS_HEADER = (
-    "Lessons you wrote down after fixing similar problems before. They may not apply here; "
-    "use them only where they fit this problem:"
-)
 
 
 def _step_passed(step: Step) -> bool:
@@ -79,27 +77,3 @@ def lessons_from_trajectory(traj: Trajectory, *, max_lessons: int = 1, max_chars
         if len(out) == max_lessons:
             break
     return out[::-1]
-
-
-def lessons_block(lessons: Sequence[str]) -> str:
-    """The prompt text for retrieved lessons ("" when there are none)."""
-    items = [re.sub(r"\s+", " ", str(x)).strip() for x in lessons]
-    items = [x for x in items if x]
-    if not items:
-        return ""
-    return LESSONS_HEADER + "\n" + "\n".join(f"- {x}" for x in items)
-
-
-def with_lessons(messages: Sequence[ChatMessage], lessons: Sequence[str]) -> list[ChatMessage]:
-    """Return ``messages`` with the lessons appended to the first user
-    message (the task statement), so every later turn of a multi-turn
-    prompt sees them and roles still alternate. No lessons: unchanged."""
-    block = lessons_block(lessons)
-    out = list(messages)
-    if not block:
-        return out
-    for i, m in enumerate(out):
-        if m.role == "user":
-            out[i] = ChatMessage(role="user", content=f"{m.content.rstrip()}\n\n{block}")
-            return out
-    return [*out, ChatMessage(role="user", content=block)]

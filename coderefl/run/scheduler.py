@@ -214,7 +214,7 @@ class Scheduler:
     async def _solve_and_score(
         self, item: WorkItem, extra: dict[str, Any], slot: "_Slot"
     ) -> tuple[RunRecord, Trajectory | None]:
-        from coderefl.learn.asking import advice_requests
+        from coderefl.strategies.asking import advice_requests
         from coderefl.problems.samples import completion_for
         from coderefl.problems.scorer import score_generated_tests
 

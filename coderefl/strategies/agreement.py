@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coderefl.records import ExecutionResult
+from coderefl.strategies.testset import build_tests_file
 
 
 def split_equality(test: str) -> tuple[str, object] | None:
@@ -68,7 +69,6 @@ def outcome_vector(result: ExecutionResult, tests: Sequence[str]) -> list[bool |
     """Per-test verdicts aligned with ``tests``, mapped by identity: True
     passed, False ran and failed, None unknown (not run, timed out, no
     outcome). See :class:`coderefl.strategies.testset.TestsFile`."""
-    from coderefl.strategies.testset import build_tests_file
 
     return build_tests_file(tests).map(result).verdicts()
 

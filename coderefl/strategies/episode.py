@@ -1,23 +1,29 @@
 """One attempt at one problem: step recording, budgets and the best candidate.
 
-Every strategy drives an :class:`Episode`. It is the only place that calls
-the model and the sandbox on the strategy's behalf, so every call is
-recorded as a step, counted against the budget, and visible in the
-trajectory. A budget hit raises :class:`~coderefl.errors.BudgetExceeded`
-*before* the call that would exceed it; :meth:`Episode.finish` then closes
-the trajectory with the best candidate so far.
+The framework (:meth:`coderefl.strategies.base.Strategy.solve`, or the
+fixer) creates an :class:`Episode` and hands it to the strategy. It is the
+only place that calls the model and the sandbox on the strategy's behalf,
+so every call is recorded as a step, counted against the budget, and
+visible in the trajectory. Steps are created complete by its methods
+(:meth:`Episode.generate`, :meth:`~Episode.reflect`,
+:meth:`~Episode.write_tests`, :meth:`~Episode.execute_mapped`,
+:meth:`~Episode.decide`, or :meth:`~Episode.ask` with an ``annotate``
+callback); nothing edits a recorded step. A budget hit raises
+:class:`~coderefl.errors.BudgetExceeded` *before* the call that would
+exceed it; :meth:`Episode.finish` then closes the trajectory with the best
+candidate so far.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from coderefl.code.extract import Extraction, completion_to_module, extract_code
 from coderefl.errors import BudgetExceeded
-from coderefl.learn.lessons import with_lessons
 from coderefl.execution.base import Sandbox
 from coderefl.execution.jobs import TRACE_PRAGMA
 from coderefl.model.base import ChatModel
@@ -34,8 +40,11 @@ from coderefl.records import (
     Usage,
     messages_hash,
 )
-from coderefl.strategies.base import AgentConfig, Strategy
-from coderefl.strategies.testset import OutcomeMap, build_tests_file
+from coderefl.strategies.config import AgentConfig
+from coderefl.strategies.examples import visible_examples
+from coderefl.strategies.prompts import with_lessons
+from coderefl.strategies.services import Expert, LessonStore, StepObserver
+from coderefl.strategies.testset import OutcomeMap, TestSet, build_tests_file
 
 #: stop sequences for base models completing a function body
 COMPLETION_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert "]
@@ -65,27 +74,92 @@ class Candidate:
         return self.passed / self.total if self.total else 0.0
 
 
+@dataclass
+class StepNotes:
+    """What a step records besides the model call itself: filled in by an
+    :meth:`Episode.ask` ``annotate`` callback before the step is created."""
+
+    code: str | None = None
+    note: str | None = None
+    tests: list[str] | None = None
+    reflection: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    #: usage beyond the model call's (an advisor's cost), added to the step and the episode
+    extra_usage: Usage | None = None
+
+
+@dataclass
+class Generation:
+    """A recorded generation step: the programs its choices hold."""
+
+    texts: list[str]
+    #: the runnable programs among the choices, in order (identical ones kept: they are votes)
+    codes: list[str]
+    #: the first choice's program ("" when it holds none)
+    code: str
+    #: why the first choice holds no usable program (None when it does)
+    note: str | None
+
+
+#: turns one reply into (program or "", note): the strategies' default is :meth:`Episode.program_of`
+Extractor = Callable[[str], "tuple[str, str | None]"]
+
+
 class Episode:
-    def __init__(self, strategy: Strategy, problem: Problem, sample: int = 0) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        model: ChatModel,
+        sandbox: Sandbox,
+        config: AgentConfig | None = None,
+        strategy: str = "",
+        sample: int = 0,
+        user_tests: Sequence[str] = (),
+        observer: StepObserver | None = None,
+        memory: LessonStore | None = None,
+        advisor: Expert | None = None,
+    ) -> None:
         self.problem = problem
-        self.model: ChatModel = strategy.model
-        self.sandbox: Sandbox = strategy.sandbox
-        self.config: AgentConfig = strategy.config
-        self.observer = strategy.observer
-        self.memory = strategy.memory
-        self.advisor = strategy.advisor
+        self.model = model
+        self.sandbox = sandbox
+        self.config = config or AgentConfig()
+        self.observer = observer
+        self.memory = memory
+        self.advisor = advisor
         self.sample = sample
-        self.trajectory = Trajectory(task_id=problem.task_id, strategy=strategy.name)
+        #: the visible examples of the problem (a strong tier: they can be wrong)
+        self.examples: list[str] = visible_examples(problem)
+        #: the tests the episode is judged on, with their tiers; strategies that write tests replace it
+        self.tests = TestSet(user=list(user_tests), examples=list(self.examples))
+        #: the round the strategy is in (set by :meth:`rounds`); the trajectory's ``iterations``
+        self.iteration = 0
+        self.stop_reason: StopReason | None = None
+        self.trajectory = Trajectory(task_id=problem.task_id, strategy=strategy)
         self.lessons: list[str] = []
         self._t0 = time.monotonic()
         self.best: Candidate | None = None
         self.last_code = ""
         self._asked: dict[str, int] = {}
-        self._shown = 0
         if self.memory is not None and self.config.lessons > 0:
             self.lessons = self.memory.lessons_for(problem, self.config.lessons)
             if self.lessons:
                 self.decide(f"recalled {len(self.lessons)} lessons from memory", lessons=self.lessons)
+
+    @property
+    def chat(self) -> bool:
+        """True when the model takes instructions (chat API), False for completion-only models."""
+        return getattr(self.model, "api", "chat") == "chat"
+
+    def rounds(self, count: int, start: int = 1) -> Iterator[int]:
+        """Rounds ``start .. count``, each recorded as the episode's current iteration."""
+        for iteration in range(start, count + 1):
+            self.iteration = iteration
+            yield iteration
+
+    def stop(self, reason: StopReason) -> None:
+        """Record why the episode ends (the strategy returns after this)."""
+        self.stop_reason = reason
 
     def _cache_index(self, key: str) -> int:
         """The response-cache sample index of a request.
@@ -117,19 +191,13 @@ class Episode:
 
     # -- steps ------------------------------------------------------------
     def _step(self, kind: StepKind, iteration: int, **fields) -> Step:
+        """Append a complete step and show it to the observer at once (steps
+        are never edited after this, so what is shown is what is kept)."""
         step = Step(index=len(self.trajectory.steps), kind=kind, iteration=iteration, **fields)
-        self._notify()
         self.trajectory.steps.append(step)
+        if self.observer is not None:
+            self.observer(step)
         return step
-
-    def _notify(self) -> None:
-        """Show the observer the last step, once it is complete: a step's
-        tests, code and reflection are filled in after it is recorded, so
-        it is shown when the next one starts, or at the finish."""
-        steps = self.trajectory.steps
-        if self.observer is not None and steps and self._shown < len(steps):
-            self._shown = len(steps)
-            self.observer(steps[-1])
 
     async def ask(
         self,
@@ -140,9 +208,12 @@ class Episode:
         iteration: int = 0,
         n: int = 1,
         temperature: float | None = None,
+        annotate: Callable[[Completion], StepNotes | Awaitable[StepNotes]] | None = None,
     ) -> Completion:
         """One chat call, recorded as a step of ``kind``. Generation prompts
-        carry the lessons recalled from long-term memory."""
+        carry the lessons recalled from long-term memory. ``annotate`` reads
+        the reply and returns what else the step records (its code, tests,
+        reflection, a note, data), so the step is created complete."""
         self.check_budget()
         if kind == "generate" and self.lessons:
             messages = with_lessons(messages, self.lessons)
@@ -152,19 +223,91 @@ class Episode:
         completion = await self.model.chat(
             list(messages), phase=phase, n=n, temperature=temp, sample_index=self._cache_index(f"{sha}/{n}/{temp}")
         )
+        duration = time.monotonic() - t
         self.usage.add(completion.usage)
+        notes = StepNotes()
+        if annotate is not None:
+            made = annotate(completion)
+            notes = await made if inspect.isawaitable(made) else made
+        usage = completion.usage
+        if notes.extra_usage is not None:
+            usage = usage.model_copy(deep=True)
+            usage.add(notes.extra_usage)
+            self.usage.add(notes.extra_usage.model_copy(deep=True))
         keep_full = self.config.keep_messages == "full"
+        data: dict[str, Any] = {"n": n, "temperature": temp, "texts": completion.texts[1:]} if n > 1 else {"temperature": temp}
         self._step(
             kind,
             iteration,
             messages=list(messages) if keep_full else None,
             messages_sha=sha,
-            response=completion.texts[0] if completion.texts else "",
-            usage=completion.usage,
-            duration_s=time.monotonic() - t,
-            data={"n": n, "temperature": temp, "texts": completion.texts[1:]} if n > 1 else {"temperature": temp},
+            response=completion.text,
+            usage=usage,
+            duration_s=duration,
+            code=notes.code,
+            note=notes.note,
+            tests=list(notes.tests or []),
+            reflection=notes.reflection,
+            data={**data, **notes.data},
         )
         return completion
+
+    def program_of(self, text: str) -> tuple[str, str | None]:
+        """The runnable program of one reply and, when there is none or it is
+        flawed, why (the strategies' extractor)."""
+        extraction = extract_code(text, self.problem.entry_point, prompt=self.problem.prompt)
+        return extraction.code, _extraction_note(extraction)
+
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        iteration: int,
+        n: int = 1,
+        temperature: float | None = None,
+        extract: Extractor | None = None,
+    ) -> Generation:
+        """Ask for ``n`` programs; one ``generate`` step holds the first
+        choice's code and note, the other choices' code in ``data["codes"]``."""
+        read = extract or self.program_of
+        found: list[tuple[str, str | None]] = []
+
+        def annotate(reply: Completion) -> StepNotes:
+            found.extend(read(text) for text in (reply.texts or [""]))
+            code, note = found[0]
+            data = {"codes": [c for c, _ in found[1:]]} if len(found) > 1 else {}
+            return StepNotes(code=code, note=note, data=data)
+
+        completion = await self.ask(messages, kind="generate", phase="generate", iteration=iteration, n=n,
+                                    temperature=temperature, annotate=annotate)
+        first, note = found[0]
+        if first:
+            self.last_code = first
+        return Generation(texts=list(completion.texts), codes=[c for c, _ in found if c], code=first, note=note)
+
+    async def reflect(self, messages: Sequence[ChatMessage], *, iteration: int, kind: StepKind = "reflect") -> str:
+        """A verbal reflection (or critique), recorded on its step; "" when the reply is empty."""
+        text: list[str] = []
+
+        def annotate(reply: Completion) -> StepNotes:
+            text.append(reply.text.strip())
+            return StepNotes(reflection=text[0]) if kind == "reflect" else StepNotes()
+
+        await self.ask(messages, kind=kind, phase=kind, iteration=iteration, annotate=annotate)
+        return text[0]
+
+    async def write_tests(
+        self, messages: Sequence[ChatMessage], *, phase: str, parse: Callable[[str], list[str]]
+    ) -> list[str]:
+        """Ask the model for tests; ``parse`` turns its reply into the tests the step records."""
+        tests: list[str] = []
+
+        def annotate(reply: Completion) -> StepNotes:
+            tests.extend(parse(reply.text))
+            return StepNotes(tests=list(tests))
+
+        await self.ask(messages, kind="generate_tests", phase=phase, annotate=annotate)
+        return tests
 
     async def complete_code(self, *, iteration: int, temperature: float | None = None) -> Extraction:
         """Completion mode (base models): continue the prompt, keep the function."""
@@ -179,7 +322,7 @@ class Episode:
             sample_index=self._cache_index(f"complete/{temp}"),
         )
         self.usage.add(completion.usage)
-        text = completion.texts[0] if completion.texts else ""
+        text = completion.text
         module = completion_to_module(self.problem.prompt, text)
         extraction = extract_code(module, self.problem.entry_point, prompt=self.problem.prompt)
         self._step(
@@ -192,16 +335,6 @@ class Episode:
             note=_extraction_note(extraction),
             data={"temperature": temp, "api": "completions"},
         )
-        return extraction
-
-    def extract(self, text: str, iteration: int) -> Extraction:
-        """Extract runnable code from a response; attach it to the last step."""
-        extraction = extract_code(text, self.problem.entry_point, prompt=self.problem.prompt)
-        step = self.trajectory.steps[-1]
-        step.code = extraction.code
-        step.note = _extraction_note(extraction)
-        if extraction.code:
-            self.last_code = extraction.code
         return extraction
 
     async def execute(self, code: str, tests: Sequence[str], **kw: Any) -> ExecutionResult:
@@ -270,24 +403,51 @@ class Episode:
         """Record a decision the strategy took (a dropped test, a chosen candidate)."""
         self._step("decision", iteration, note=note, data=data)
 
-    def finish(self, stop_reason: StopReason, *, iterations: int, tests: Sequence[str] = ()) -> Trajectory:
-        self._notify()
+    def record_execution(
+        self,
+        code: str,
+        tests: Sequence[str],
+        result: ExecutionResult,
+        *,
+        iteration: int,
+        duration_s: float,
+        candidate: Candidate | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Record a run the caller made itself (the fixer's pytest runs) as an
+        ``execute`` step, and weigh ``candidate`` for the best so far."""
+        self._step("execute", iteration, code=code, tests=list(tests), execution=result, duration_s=duration_s,
+                   note=note)
+        if candidate is not None:
+            self.consider(candidate)
+
+    def default_stop_reason(self) -> StopReason:
+        """Why an episode ends when its strategy did not say: no program ever, or the rounds ran out."""
+        return "no_code" if self.best is None and not self.last_code else "max_iters"
+
+    def finish(
+        self, stop_reason: StopReason | None = None, *, iterations: int | None = None,
+        tests: Sequence[str] | None = None,
+    ) -> Trajectory:
+        """Close the trajectory: the best candidate's code and verdict, the
+        stop reason (given, else :meth:`stop`'s, else the default), the
+        rounds and tests (given, else the episode's), and a lesson for memory."""
         traj = self.trajectory
         best = self.best
+        tests = self.tests.all() if tests is None else list(tests)
         traj.final_code = best.code if best else self.last_code
         if best is None:
             traj.internal_passed = None if not tests else False
         else:
             traj.internal_passed = best.all_passed if best.total else None
         traj.internal_tests = list(tests)
-        traj.stop_reason = stop_reason
-        traj.iterations = iterations
+        traj.stop_reason = stop_reason or self.stop_reason or self.default_stop_reason()
+        traj.iterations = self.iteration if iterations is None else iterations
         traj.duration_s = self.elapsed()
         if self.memory is not None:
             learned = self.memory.learn(self.problem, traj, source=traj.strategy)
             if learned:
                 self.decide(f"stored {len(learned)} lesson(s) in memory", lessons=learned)
-                self._notify()
         return traj
 
 

@@ -8,6 +8,7 @@ end, timeouts called out as likely infinite loops.
 from __future__ import annotations
 
 from coderefl.records import ExecutionResult
+from coderefl.strategies.testset import TIER_LABELS
 
 MAX_FEEDBACK_CHARS = 3000
 
@@ -59,7 +60,6 @@ def format_test_feedback(omap, tiers=None, limit: int = MAX_FEEDBACK_CHARS) -> s
     (:class:`coderefl.strategies.testset.OutcomeMap`), each test labelled
     with where it came from when ``tiers`` (parallel to the tests) is given,
     so the model knows which tests to trust."""
-    from coderefl.strategies.testset import TIER_LABELS
 
     verdicts = omap.verdicts()
     n = len(omap.tests)

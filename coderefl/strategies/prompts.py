@@ -191,3 +191,65 @@ def is_lgtm(text: str) -> bool:
         return True
     last = re.sub(r"[*_`]", "", cleaned.splitlines()[-1]).strip().strip(".!\"'# ").upper()
     return last == "LGTM" or last.endswith((": LGTM", " LGTM")) and len(last) <= 40
+
+
+# -- lessons from long-term memory ---------------------------------------
+
+LESSONS_HEADER = (
+    "Lessons you wrote down after fixing similar problems before. They may not apply here; "
+    "use them only where they fit this problem:"
+)
+
+
+def lessons_block(lessons: Sequence[str]) -> str:
+    """The prompt text for retrieved lessons ("" when there are none)."""
+    items = [re.sub(r"\s+", " ", str(x)).strip() for x in lessons]
+    items = [x for x in items if x]
+    if not items:
+        return ""
+    return LESSONS_HEADER + "\n" + "\n".join(f"- {x}" for x in items)
+
+
+def with_lessons(messages: Sequence[ChatMessage], lessons: Sequence[str]) -> list[ChatMessage]:
+    """Return ``messages`` with the lessons appended to the first user
+    message (the task statement), so every later turn of a multi-turn
+    prompt sees them and roles still alternate. No lessons: unchanged."""
+    block = lessons_block(lessons)
+    out = list(messages)
+    if not block:
+        return out
+    for i, m in enumerate(out):
+        if m.role == "user":
+            out[i] = ChatMessage(role="user", content=f"{m.content.rstrip()}\n\n{block}")
+            return out
+    return [*out, ChatMessage(role="user", content=block)]
+
+
+# -- is a problem's example wrong? ------------------------------------------
+
+#: the phrase that identifies the question (scripted-model tests match on it)
+EXAMPLE_QUESTION = "Does this example contradict the description"
+EXAMPLE_WRONG, EXAMPLE_RIGHT = "EXAMPLE WRONG", "EXAMPLE RIGHT"
+
+
+def judge_example(problem: Problem, example: str, evidence: str) -> list[ChatMessage]:
+    """Ask the model to reflect on one of the problem's examples that
+    independent candidates dispute, before it is demoted."""
+    return [
+        _sys(),
+        ChatMessage(
+            role="user",
+            content=f"Here is the Python function `{problem.entry_point}` to implement:\n\n```python\n"
+            f"{problem.prompt.rstrip()}\n```\n\nThe problem gives this example:\n```python\n{example}\n```\n"
+            f"Several independent implementations that satisfy every other test agree on another result: "
+            f"{evidence}.\n\n{EXAMPLE_QUESTION} (a mistake in the problem statement), or are the implementations "
+            f"wrong? Work the example out from the description in a few sentences, then end with one line: "
+            f"`{EXAMPLE_WRONG}` if the example contradicts the description, or `{EXAMPLE_RIGHT}` otherwise.",
+        ),
+    ]
+
+
+def says_example_wrong(text: str) -> bool:
+    """The reflection's last line says the example is wrong (and nothing says it is right)."""
+    lines = [re.sub(r"[*_`]", "", line).strip().upper() for line in text.strip().splitlines() if line.strip()]
+    return bool(lines) and EXAMPLE_WRONG in lines[-1] and not any(EXAMPLE_RIGHT in line for line in lines)

@@ -20,26 +20,22 @@ from coderefl.strategies.feedback import format_test_feedback
 from coderefl.strategies.testset import OutcomeMap, TestSet
 
 
-async def build_testset(ep: Episode, examples: Sequence[str], user_tests: Sequence[str]) -> TestSet:
+async def build_testset(ep: Episode) -> TestSet:
     """The user's tests, the problem's examples and, when enabled, the
     model's own asserts and hypothesis properties, each with its trust tier.
     A generated assert that contradicts an example is held back (not run),
     and the decision recorded: the example wins unless the evidence later
     demotes it, which releases the held-back test."""
-    problem, cfg = ep.problem, ep.config
-    ts = TestSet(user=list(user_tests), examples=list(examples))
-    can_instruct = getattr(ep.model, "api", "chat") == "chat"
-    if cfg.generated_tests and cfg.num_tests > 0 and can_instruct:
-        reply = await ep.ask(
-            prompts.write_tests(problem, cfg.num_tests, examples, tiers=cfg.trust_tiers),
-            kind="generate_tests", phase="tests",
-        )
-        asserts = [
-            a
-            for a in extract_asserts(reply.texts[0] if reply.texts else "", limit=cfg.num_tests * 2)
-            if problem.entry_point in a
-        ][: cfg.num_tests]
-        ep.trajectory.steps[-1].tests = asserts
+    problem, cfg, examples = ep.problem, ep.config, ep.examples
+    ts = TestSet(user=list(ep.tests.user), examples=list(examples))
+
+    def own_asserts(text: str) -> list[str]:
+        found = extract_asserts(text, limit=cfg.num_tests * 2)
+        return [a for a in found if problem.entry_point in a][: cfg.num_tests]
+
+    if cfg.generated_tests and cfg.num_tests > 0 and ep.chat:
+        request = prompts.write_tests(problem, cfg.num_tests, examples, tiers=cfg.trust_tiers)
+        asserts = await ep.write_tests(request, phase="tests", parse=own_asserts)
         for a in asserts:
             example = contradicts_examples(a, ts.authoritative)
             if example is not None and example in ts.user:
@@ -53,12 +49,11 @@ async def build_testset(ep: Episode, examples: Sequence[str], user_tests: Sequen
                 ts.generated.append(a)
         if not asserts:
             ep.decide("the model wrote no usable test; going on with the visible examples only")
-    if cfg.property_tests and can_instruct:
-        reply = await ep.ask(prompts.write_properties(problem, examples), kind="generate_tests", phase="properties")
-        block = property_block(reply.texts[0] if reply.texts else "", problem)
-        if block:
-            ts.properties.append(block)
-            ep.trajectory.steps[-1].tests = [block]
+    if cfg.property_tests and ep.chat:
+        blocks = await ep.write_tests(prompts.write_properties(problem, examples), phase="properties",
+                                      parse=lambda text: [b for b in [property_block(text, problem)] if b])
+        if blocks:
+            ts.properties.extend(blocks)
         else:
             ep.decide("the model wrote no usable property test")
     return ts
@@ -122,12 +117,17 @@ async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: i
                     iteration=iteration,
                     test=tests[j],
                 )
+        demoted_any = False
         for j, answer in agreement.disputed.items():
+            if tests[j] in ts.upheld or not await _reflection_agrees(ep, tests[j], answer, iteration):
+                ts.upheld.add(tests[j])
+                continue
             released = ts.demote(tests[j], f"distinct candidates that pass every other test agree: {answer}")
             if tests[j] in ts.demoted:
+                demoted_any = True
                 ep.decide(
                     f"demoted the example `{tests[j]}`: distinct candidates that pass every other test agree "
-                    f"on another value ({answer}); it may contradict the description"
+                    f"on another value ({answer}), and the reflection says the example contradicts the description"
                     + (f"; restored {len(released)} held-back test(s)" if released else ""),
                     iteration=iteration,
                     test=tests[j],
@@ -135,7 +135,7 @@ async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: i
                     demoted=True,
                     released=released,
                 )
-        if agreement.disputed:  # the example no longer binds: choose again on the tests that are left
+        if demoted_any:  # the example no longer binds: choose again on the tests that are left
             keep = [j for j, t in enumerate(tests) if t in ts.all()]
             again = dual_agreement([[row[j] for j in keep] for row in matrix],
                                    [ts.is_authoritative(tests[j]) for j in keep], programs=list(codes))
@@ -164,6 +164,25 @@ async def run_round(ep: Episode, codes: Sequence[str], ts: TestSet, iteration: i
     tiers_live = ts.tiers(omap.tests) if ep.config.trust_tiers else None
     return RoundOutcome(code=codes[chosen], result=result, passed=passed, outcomes=omap,
                         feedback=format_test_feedback(omap, tiers_live))
+
+
+async def _reflection_agrees(ep: Episode, example: str, answer: str, iteration: int) -> bool:
+    """Strong evidence against an example needs two voices: the candidates'
+    agreement (already found) and a reflection that says the example
+    contradicts the description. Without reflections there is no second
+    voice, and the example stays. The decision is recorded either way."""
+    if not ep.config.reflection:
+        ep.decide(f"kept the example `{example}` although distinct candidates agree on another value ({answer}): "
+                  "reflections are off, so nothing confirms that it contradicts the description",
+                  iteration=iteration, test=example, tier="example", demoted=False)
+        return False
+    text = await ep.reflect(prompts.judge_example(ep.problem, example, answer), iteration=iteration)
+    if prompts.says_example_wrong(text):
+        return True
+    ep.decide(f"kept the example `{example}`: distinct candidates agree on another value ({answer}), but the "
+              "reflection does not say it contradicts the description", iteration=iteration, test=example,
+              tier="example", demoted=False)
+    return False
 
 
 def _restricted(omap: OutcomeMap, live: Sequence[str]) -> OutcomeMap:

@@ -66,6 +66,8 @@ class TestSet:
         self.demoted: dict[str, str] = {}
         #: generated tests held back because they contradict an example (restored if it is demoted)
         self.held: dict[str, str] = {}
+        #: examples disputed by the candidates that the reflection upheld (not asked about again)
+        self.upheld: set[str] = set()
 
     @property
     def authoritative(self) -> list[str]:

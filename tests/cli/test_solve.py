@@ -125,7 +125,7 @@ def test_show_renders_a_trajectory(reflexion_script, tmp_path, docker_ready):
 
 @pytest.mark.docker
 def test_solve_ask_without_a_terminal_never_waits_for_an_answer(openai_server, tmp_path, docker_ready):
-    from coderefl.learn.asking import UNSURE_NEEDLE
+    from coderefl.strategies.asking import UNSURE_NEEDLE
 
     openai_server.handler = rules(
         (TESTS, "```python\nassert add(2, 2) == 5\n```"),

@@ -19,7 +19,7 @@ from coderefl.learn import (
     parse_unsure_args,
     unsure_prompt,
 )
-from coderefl.learn.asking import UNSURE_NEEDLE
+from coderefl.strategies.asking import UNSURE_NEEDLE
 from coderefl.problems.firewall import hidden_fragments
 from coderefl.records import BenchmarkTask, HiddenTests, Limits, Problem, RunRecord, Step, Trajectory
 

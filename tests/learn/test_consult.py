@@ -8,10 +8,9 @@ import io
 
 from coderefl.config import resolve_model_config
 from coderefl.learn import HumanAdvisor, OracleAdvisor, advice_requests, consult
-from coderefl.learn.asking import UNSURE_NEEDLE
+from coderefl.strategies.asking import UNSURE_NEEDLE
 from coderefl.model.client import build_model
 from coderefl.strategies.base import AgentConfig, create_strategy
-from coderefl.strategies.episode import Episode
 from tests.openai_server import rules
 
 from .conftest import ADD, ADD_TASK
@@ -21,7 +20,7 @@ def episode(server, sandbox, tmp_path, **config):
     cfg = resolve_model_config(settings={}, env={}, model="scripted-model", base_url=server.base_url,
                                api_key="k", cache_path=tmp_path / "c.sqlite")
     strategy = create_strategy("reflexion", build_model(cfg), sandbox, AgentConfig(**config))
-    return Episode(strategy, ADD, sample=0)
+    return strategy.episode(ADD, sample=0)
 
 
 def test_consult_asks_the_model_then_the_oracle_and_counts_the_cost(openai_server, local_sandbox, tmp_path):

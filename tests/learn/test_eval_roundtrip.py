@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from coderefl.learn import LessonMemory, validate_messages
-from coderefl.learn.export import read_run
+from coderefl.learn import LessonMemory
+from coderefl.run.export import validate_messages
+from coderefl.run.export import read_run
 from coderefl.problems.firewall import hidden_fragments
 from coderefl.problems.registry import load_benchmark
 from tests.openai_server import ScriptedServer, rules

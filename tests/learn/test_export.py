@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from coderefl.learn import export_chat, validate_messages
-from coderefl.learn.export import BenchmarkLookup, conversation
+from coderefl.run.export import BenchmarkLookup, conversation, export_chat, validate_messages
 from coderefl.problems.firewall import hidden_fragments
 from coderefl.records import BenchmarkTask, HiddenTests, Problem, RunRecord
 from coderefl.run.store import RunStore

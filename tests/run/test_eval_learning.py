@@ -51,7 +51,7 @@ def _run(server, tmp_path, *extra):
 
 
 def test_advisor_is_asked_counted_and_reported(tmp_path):
-    from coderefl.learn.asking import UNSURE_NEEDLE
+    from coderefl.strategies.asking import UNSURE_NEEDLE
 
     handler = rules(
         (TESTS, "```python\nassert add(1, 1) == 0\nassert add_three(1, 1, 1) == 0\n```"),  # wrong own tests

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from coderefl.learn import LessonMemory, OracleAdvisor
-from coderefl.learn.asking import UNSURE_NEEDLE
+from coderefl.strategies.asking import UNSURE_NEEDLE
 from coderefl.records import BenchmarkTask, HiddenTests, Problem
 from coderefl.strategies.base import AgentConfig, create_strategy
 from tests.openai_server import rules

@@ -120,10 +120,9 @@ def test_feedback_labels_every_test_with_its_trust_tier():
 def _episode():
     from coderefl.records import Problem
     from coderefl.strategies.base import create_strategy
-    from coderefl.strategies.episode import Episode
 
     strategy = create_strategy("simple", model=None, sandbox=None)  # type: ignore[arg-type]
-    return Episode(strategy, Problem(task_id="t", prompt="def f(x): ...", entry_point="f"))
+    return strategy.episode(Problem(task_id="t", prompt="def f(x): ...", entry_point="f"))
 
 
 def test_the_best_candidate_is_chosen_on_comparable_tests_and_ties_go_to_the_earlier():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from coderefl.records import Limits, Problem
+from coderefl.strategies.prompts import EXAMPLE_QUESTION
 from tests.openai_server import rules
 
 from .conftest import (
@@ -184,10 +185,12 @@ MEDIAN_B = (
     "```python\nimport statistics\n\ndef median(l):\n    return statistics.median(l)\n```"
 )
 MEDIAN_TESTS = "```python\nassert median([-10, 4, 6, 1000, 10, 20]) == 8.0\nassert median([1, 2]) == 1.5\n```"
+# the reflection on the disputed example: the sorted list's middle pair is 6 and 10
+WRONG_EXAMPLE = "Sorted: -10, 4, 6, 10, 20, 1000; the middle pair is 6 and 10, so the median is 8.0.\nEXAMPLE WRONG"
 
 
 def test_a_wrong_example_is_demoted_when_distinct_candidates_agree_on_another_value(openai_server, run_strategy):
-    openai_server.handler = rules((TESTS, MEDIAN_TESTS), fallback=[MEDIAN_A, MEDIAN_B])
+    openai_server.handler = rules((TESTS, MEDIAN_TESTS), (EXAMPLE_QUESTION, WRONG_EXAMPLE), fallback=[MEDIAN_A, MEDIAN_B])
     traj = run_strategy("reflexion", problem=MEDIAN, candidates=2)
     held = [n for n in notes(traj) if "median([-10, 4, 6, 1000, 10, 20]) == 8.0" in n]
     assert held and "held back" in held[0]  # the example wins at first
@@ -196,7 +199,9 @@ def test_a_wrong_example_is_demoted_when_distinct_candidates_agree_on_another_va
     assert first.data["tiers"] == ["example", "example", "generated"]
     demoted = [s for s in traj.steps if s.kind == "decision" and s.data.get("demoted")]
     assert len(demoted) == 1 and demoted[0].data["test"] == "assert median([-10, 4, 6, 1000, 10, 20]) == 15.0"
-    assert "8.0" in demoted[0].note
+    assert "8.0" in demoted[0].note and "the reflection says the example contradicts the description" in demoted[0].note
+    question = [m for m in user_messages(openai_server) if EXAMPLE_QUESTION in m]
+    assert len(question) == 1 and "assert median([-10, 4, 6, 1000, 10, 20]) == 15.0" in question[0]
     # the released generated test runs, and the agent stops with the right program
     assert "assert median([-10, 4, 6, 1000, 10, 20]) == 8.0" in executions(traj)[-1].tests
     assert traj.stop_reason == "passed" and traj.iterations == 1
@@ -208,13 +213,31 @@ MEDIAN_UPPER = "```python\ndef median(l):\n    s = sorted(l)\n    n = len(s)\n  
 
 
 def test_after_demoting_an_example_the_candidate_is_chosen_again(openai_server, run_strategy):
-    openai_server.handler = rules((TESTS, MEDIAN_TESTS), fallback=[MEDIAN_UPPER, MEDIAN_A, MEDIAN_B])
+    openai_server.handler = rules((TESTS, MEDIAN_TESTS), (EXAMPLE_QUESTION, WRONG_EXAMPLE),
+                                  fallback=[MEDIAN_UPPER, MEDIAN_A, MEDIAN_B])
     traj = run_strategy("reflexion", problem=MEDIAN, candidates=3)
     first_choice = next(n for n in notes(traj) if n.startswith("chose candidate"))
     assert first_choice.startswith("chose candidate 1 of 3")  # the only one that fits both examples
     assert any(n.startswith("demoted the example") for n in notes(traj))
     assert any(n.startswith("chose candidate 2 of 3 again") for n in notes(traj))
     assert traj.stop_reason == "passed" and "s[n // 2 - 1]" in traj.final_code
+
+
+@pytest.mark.parametrize("reflection,answer", [(True, "The example follows the description.\nEXAMPLE RIGHT"),
+                                               (True, "Hard to say. EXAMPLE WRONG?\nEXAMPLE RIGHT"),
+                                               (False, WRONG_EXAMPLE)])
+def test_agreeing_candidates_alone_do_not_demote_an_example(openai_server, run_strategy, reflection, answer):
+    """The second voice is missing (the reflection upholds the example, or
+    reflections are off): the example stays, and the decision says why."""
+    openai_server.handler = rules((TESTS, MEDIAN_TESTS), (EXAMPLE_QUESTION, answer), fallback=[MEDIAN_A, MEDIAN_B])
+    traj = run_strategy("reflexion", problem=MEDIAN, candidates=2, max_iters=2, reflection=reflection)
+    assert not [s for s in traj.steps if s.kind == "decision" and s.data.get("demoted")]
+    kept = [s for s in traj.steps if s.kind == "decision" and s.data.get("demoted") is False]
+    assert kept and kept[0].note.startswith("kept the example `assert median([-10, 4, 6, 1000, 10, 20]) == 15.0`")
+    assert "assert median([-10, 4, 6, 1000, 10, 20]) == 15.0" in traj.internal_tests
+    asked = [m for m in user_messages(openai_server) if EXAMPLE_QUESTION in m]
+    assert len(asked) == (1 if reflection else 0)  # asked once, not again in the next round
+    assert traj.stop_reason == "max_iters"
 
 
 def test_one_candidate_is_no_evidence_against_an_example(openai_server, run_strategy):

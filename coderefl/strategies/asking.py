@@ -6,7 +6,7 @@ its internal tests still fail after the budget, or its candidates
 disagree. It then names the one input it is least sure about
 (:func:`unsure_prompt`), the reply is parsed safely with
 ``ast.literal_eval`` (:func:`parse_unsure_args`: never ``eval``), an
-:class:`~coderefl.learn.advisor.Advisor` answers, and the answer becomes
+an :class:`~coderefl.strategies.services.Expert` answers, and the answer becomes
 an authoritative example test (:func:`advice_tests`) and a note in the
 next prompt (:func:`advice_note`).
 """
@@ -16,14 +16,12 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from coderefl.learn.advisor import Advice, Advisor
-from coderefl.records import ChatMessage, PhaseUsage, Problem, Trajectory, Usage
+from coderefl.records import Advice, ChatMessage, Completion, PhaseUsage, Problem, Trajectory, Usage
 from coderefl.strategies import prompts
-
-if TYPE_CHECKING:
-    from coderefl.strategies.episode import Episode
+from coderefl.strategies.episode import Episode, StepNotes
+from coderefl.strategies.services import Expert
 
 #: a phrase that identifies the question prompt (scripted-model tests match on it)
 UNSURE_NEEDLE = "ask an expert what"
@@ -130,8 +128,8 @@ def advice_note(advice: Sequence[Advice | None]) -> str:
 
 
 async def consult(
-    ep: "Episode",
-    advisor: Advisor | None,
+    ep: Episode,
+    advisor: Expert | None,
     code: str,
     feedback: str = "",
     examples: Sequence[str] = (),
@@ -156,25 +154,32 @@ async def consult(
     problem = ep.problem
     if advisor is None or not advisor.available(problem) or advisor.remaining(problem, ep.sample) <= 0:
         return None
-    reply = await ep.ask(
-        unsure_prompt(problem, code, feedback, examples), kind="advice", phase="advice", iteration=iteration
-    )
-    step = ep.trajectory.steps[-1]
-    args = parse_unsure_args(reply.texts[0] if reply.texts else "", problem.entry_point)
-    step.data["question"] = None if args is None else repr(args)
-    if args is None and not advisor.answers_free_questions:
-        step.data["advice_requested"] = False
-        step.note = "the agent named no input to ask about"
-        return None
-    advice = await advisor.advise(problem, args, sample=ep.sample)
-    step.data["advice_requested"] = True
-    step.data["advice"] = advice.model_dump(mode="json") if advice is not None else None
-    step.note = f"advice: {advice.text}" if advice is not None else "the advisor gave no answer"
-    if advisor.cost_tokens:
-        cost = Usage(prompt_tokens=advisor.cost_tokens, by_phase={"advisor": PhaseUsage(prompt_tokens=advisor.cost_tokens)})
-        step.usage.add(cost)
-        ep.usage.add(cost.model_copy(deep=True))
-    return advice
+    expert = advisor
+    given: Advice | None = None
+
+    async def answer(reply: Completion) -> StepNotes:
+        nonlocal given
+        args = parse_unsure_args(reply.text, problem.entry_point)
+        question = None if args is None else repr(args)
+        if args is None and not expert.answers_free_questions:
+            return StepNotes(note="the agent named no input to ask about",
+                             data={"question": question, "advice_requested": False})
+        advice = await expert.advise(problem, args, sample=ep.sample)
+        given = advice
+        cost = None
+        if expert.cost_tokens:
+            cost = Usage(prompt_tokens=expert.cost_tokens,
+                         by_phase={"advisor": PhaseUsage(prompt_tokens=expert.cost_tokens)})
+        return StepNotes(
+            note=f"advice: {advice.text}" if advice is not None else "the advisor gave no answer",
+            data={"question": question, "advice_requested": True,
+                  "advice": advice.model_dump(mode="json") if advice is not None else None},
+            extra_usage=cost,
+        )
+
+    await ep.ask(unsure_prompt(problem, code, feedback, examples), kind="advice", phase="advice",
+                 iteration=iteration, annotate=answer)
+    return given
 
 
 def advice_requests(trajectory: Trajectory) -> int:

@@ -39,7 +39,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from coderefl.errors import BadInput
+from coderefl.problems.firewall import hidden_fragments
+from coderefl.problems.registry import load_benchmark
 from coderefl.records import ChatMessage, Problem, RunRecord, Step, Trajectory
+from coderefl.run.store import CONFIG, RESULTS, RunStore, read_records
+from coderefl.strategies import prompts
+from coderefl.strategies.examples import visible_examples
 
 Message = dict[str, str]
 
@@ -61,7 +66,6 @@ class RunEntry:
 
 def read_run(path: str | Path) -> Iterator[RunEntry]:
     """Every record of a run folder (``coderefl eval --out``), in file order."""
-    from coderefl.run.store import CONFIG, RESULTS, RunStore, read_records
 
     root = Path(path)
     if not (root / RESULTS).is_file():
@@ -129,8 +133,6 @@ def _task_turns(traj: Trajectory, problem: Problem | None) -> list[Message] | No
                 if m.role == "user":
                     return head
     if problem is not None:
-        from coderefl.strategies import prompts
-        from coderefl.strategies.examples import visible_examples
 
         return [_msg(m) for m in prompts.generate(problem, visible_examples(problem))]
     return None
@@ -317,7 +319,6 @@ class BenchmarkLookup:
             tasks = None
             if name:
                 try:
-                    from coderefl.problems.registry import load_benchmark
 
                     loaded = load_benchmark(name, problems_file=bench.get("problems_file") if isinstance(bench, Mapping) else None)
                     tasks = {t.problem.task_id: t for t in loaded}
@@ -334,7 +335,6 @@ class BenchmarkLookup:
         return task.problem if task is not None else None
 
     def hidden(self, entry: RunEntry) -> Sequence[str]:
-        from coderefl.problems.firewall import hidden_fragments
 
         tasks = self._load(entry)
         task = tasks.get(entry.record.task_id) if tasks else None

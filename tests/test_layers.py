@@ -1,0 +1,75 @@
+"""The layers depend one way: records -> model / execution / problems ->
+strategies -> learn -> run -> cli (fix and view are applications beside
+run). Every import counts, also one inside a function."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "coderefl"
+
+#: modules every layer may use
+BASE = {"records", "errors", "atomic", "plugins", "config", "spec", "__version__"}
+#: what each part of coderefl may import, besides BASE
+ALLOWED = {
+    "records": set(), "errors": set(), "atomic": set(), "plugins": {"errors"}, "config": {"errors"},
+    "spec": {"errors", "records"},
+    "code": BASE,
+    "model": BASE,
+    "execution": BASE,
+    "problems": BASE | {"execution"},
+    "strategies": BASE | {"code", "model", "execution", "problems"},
+    "learn": BASE | {"code", "model", "execution", "problems", "strategies"},
+    "fix": BASE | {"code", "model", "execution", "strategies"},
+    "run": BASE | {"code", "model", "execution", "problems", "strategies", "learn"},
+    "view": BASE | {"run"},
+    "cli": BASE | {"code", "model", "execution", "problems", "strategies", "learn", "fix", "run", "view"},
+    "__main__": {"cli"},
+}
+
+
+def imports(path: Path) -> set[str]:
+    """The parts of coderefl that ``path`` imports, anywhere in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[0] == "coderefl" and len(parts) > 1:
+                found.add(parts[1])
+            elif node.module == "coderefl":
+                found.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("coderefl."))
+    return found
+
+
+def parts() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).parts
+        if rel == ("__init__.py",):
+            continue
+        out.append((rel[0].removesuffix(".py"), path))
+    return out
+
+
+def test_every_part_of_coderefl_has_a_layer():
+    assert {name for name, _ in parts()} <= set(ALLOWED)
+
+
+@pytest.mark.parametrize("name,path", parts(), ids=lambda v: str(v).rsplit("coderefl/", 1)[-1])
+def test_imports_go_down_the_layers_only(name, path):
+    bad = imports(path) - ALLOWED[name] - {name}
+    assert not bad, f"{path.relative_to(PACKAGE)} ({name}) imports {sorted(bad)}"
+
+
+def test_the_checker_sees_an_upward_import(tmp_path):
+    """The rule bites: an import inside a function is found too."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from coderefl.learn.memory import LessonMemory\n    import coderefl.run.store\n")
+    assert imports(probe) == {"learn", "run"}
+    assert imports(probe) - ALLOWED["strategies"] == {"learn", "run"}
+
