@@ -106,6 +106,11 @@ Extractor = Callable[[str], "tuple[str, str | None]"]
 
 
 class Episode:
+    """One strategy's attempt at one problem: what it may use (model, sandbox,
+    config, memory, advisor), what it is judged on (:attr:`tests`), and the
+    trajectory its methods record. Made by the framework
+    (:meth:`~coderefl.strategies.base.Strategy.episode`), never by a strategy."""
+
     def __init__(
         self,
         problem: Problem,

@@ -238,7 +238,30 @@ def test_resampling_stops_rising_at_the_ceiling(openai_server, make_model):
     strategy = create_strategy("simple", make_model(), InMemorySandbox(lambda p, t: per_assert(t, lambda _: None)),
                                AgentConfig(max_iters=2, resample_step=1.5, max_resamples=2))
     ep = strategy.episode(ADD)
-    asyncio.run(reflexion_loop(ep, Countdown()))
+    state = asyncio.run(reflexion_loop(ep, Countdown()))
     generations = [b for b in openai_server.requests if "why is" not in str(b["messages"])]
     assert [b.get("temperature") for b in generations] == [0, 0, 1.5, MAX_TEMPERATURE] and MAX_TEMPERATURE == 2.0
     assert ep.stop_reason is None and ep.iteration == 2
+    assert (state.code, state.feedback) == ("5", "again round 1; 5 is not 42")  # where the rounds ran out
+
+
+def test_a_program_is_known_by_its_syntax_tree():
+    from coderefl.strategies.loop import program_key
+
+    assert program_key("def f(x):\n    return x  # same\n") == program_key("def f(x):\n\n    return (x)\n")
+    assert program_key("def f(x):\n    return x\n") != program_key("def f(x):\n    return -x\n")
+    assert program_key("  def broken(:\n") == "def broken(:"  # not Python: the text itself
+
+
+def test_the_program_that_changed_the_tests_still_counts_as_tried(openai_server, make_model):
+    """A round whose run changes the tests starts a new record of failed
+    programs, and that round's own program is its first entry."""
+    from coderefl.strategies.loop import reflexion_loop
+
+    openai_server.handler = lambda body: "it is too small" if "why is" in str(body["messages"]) else "7"
+    strategy = create_strategy("simple", make_model(), InMemorySandbox(lambda p, t: per_assert(t, lambda _: None)),
+                               AgentConfig(max_iters=2, max_resamples=0))
+    ep = strategy.episode(ADD)
+    asyncio.run(reflexion_loop(ep, Countdown()))
+    assert [s.note for s in ep.trajectory.steps if s.kind == "decision"] == [
+        "judged ['7']", "the reply still repeats round 1; not run again"]
