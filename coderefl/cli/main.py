@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 
 import click
@@ -105,7 +106,8 @@ def one_line(err: click.ClickException) -> str:
     from_env = bad_environment_value(err)
     if from_env:
         return f"coderefl: error: {from_env}"
-    message = " ".join(err.format_message().split())
+    # click names an option's variable in every error about it; a flag's error is about the flag
+    message = re.sub(r" \(env var: [^)]*\)", "", " ".join(err.format_message().split()))
     ctx = getattr(err, "ctx", None)
     if isinstance(err, click.UsageError) and ctx is not None:
         where = ctx.command_path
