@@ -3,7 +3,9 @@
 Why one place: configuration read ad hoc from the environment in many
 modules is hard to test and to explain. Every layer is merged here, once,
 into one typed :class:`ModelConfig`; nothing else reads ``os.environ`` for
-model settings.
+model settings. Plain pydantic, no click: the flags that feed it are
+:func:`coderefl.cli.options.model_options`, the variables it reads are the
+rows of :data:`coderefl.envvars.ENVIRONMENT` with a ``field``.
 
 File layer: the first ``coderefl.toml`` found walking up from the current
 directory, else a ``pyproject.toml`` with a ``[tool.coderefl]`` table. Model
@@ -23,14 +25,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import click
 import platformdirs
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from coderefl.envvars import model_fields, parse_bool
 from coderefl.errors import BadInput
 
 #: a few list prices (USD per 1M prompt tokens, per 1M completion tokens);
@@ -139,35 +141,27 @@ def load_settings(start_dir: Path | None = None) -> dict:
 
 
 # --------------------------------------------------------------------------
-# env layer
+# env layer: the rows of coderefl.envvars with a ModelConfig field
 # --------------------------------------------------------------------------
 
-#: ModelConfig field -> environment variables, later ones win
-ENV_VARS: dict[str, tuple[str, ...]] = {
-    "model": ("CODEREFL_MODEL",),
-    "base_url": ("OPENAI_BASE_URL", "CODEREFL_BASE_URL"),
-    "api_key": ("OPENAI_API_KEY", "CODEREFL_API_KEY"),
-    "api": ("CODEREFL_API",),
-    "temperature": ("CODEREFL_TEMPERATURE",),
-    "max_tokens": ("CODEREFL_MAX_TOKENS",),
-    "timeout_s": ("CODEREFL_TIMEOUT",),
-    "max_retries": ("CODEREFL_MAX_RETRIES",),
-    "concurrency": ("CODEREFL_CONCURRENCY",),
-    "cache_path": ("CODEREFL_CACHE_PATH",),
-}
 
-
-def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, field -> the variable it came from). A fallback (another
+    tool's name, e.g. OPENAI_API_KEY) counts when coderefl's own is unset."""
     out: dict[str, Any] = {}
-    for fieldname, names in ENV_VARS.items():
-        for name in names:
+    origin: dict[str, str] = {}
+    for var in model_fields():
+        assert var.field is not None
+        for name in (*var.fallbacks, *var.aliases, var.name):  # later ones win
             value = env.get(name)
-            if value not in (None, ""):
-                out[fieldname] = value
-    no_cache = env.get("CODEREFL_NO_CACHE", "").strip().lower()
-    if no_cache in ("1", "true", "yes", "on"):
-        out["cache"] = False
-    return out
+            if value in (None, ""):
+                continue
+            if var.field == "cache":  # CODEREFL_NO_CACHE: yes means no cache
+                out["cache"] = not parse_bool(name, value)
+            else:
+                out[var.field] = value
+            origin[var.field] = name
+    return out, origin
 
 
 def _file_layer(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,8 +216,12 @@ def resolve_model_config(
     ``timeout`` as an alias of ``timeout_s``. ``settings``/``env`` override
     the real file and environment (tests)."""
     merged: dict[str, Any] = {}
-    merged.update(_file_layer(settings if settings is not None else load_settings(start_dir)))
-    merged.update(_env_layer(os.environ if env is None else env))
+    settings = settings if settings is not None else load_settings(start_dir)
+    merged.update(_file_layer(settings))
+    origin = dict.fromkeys(merged, str(settings.get("_source", "coderefl.toml")))
+    from_env, env_origin = _env_layer(os.environ if env is None else env)
+    merged.update(from_env)
+    origin.update({field: f"environment variable {name}" for field, name in env_origin.items()})
     flags = {k: v for k, v in flags.items() if v is not None}
     if flags.pop("no_cache", False):
         flags["cache"] = False
@@ -233,44 +231,14 @@ def resolve_model_config(
     if unknown:
         raise TypeError(f"unknown model settings: {sorted(unknown)}")
     merged.update(flags)
+    origin.update(dict.fromkeys(flags, "a flag"))
     merged = {k: v for k, v in merged.items() if k in ModelConfig.model_fields}
     try:
         return ModelConfig(**merged)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise BadInput(f"bad model setting {where}: {first['msg']} (got {first.get('input')!r})") from None
-
-
-# --------------------------------------------------------------------------
-# click layer
-# --------------------------------------------------------------------------
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: names model_options adds to the command's kwargs; pass them to resolve_model_config
-MODEL_OPTION_NAMES = ("model", "base_url", "api_key", "api", "temperature", "max_tokens", "no_cache", "timeout")
-
-
-def model_options(f: F) -> F:
-    """Click decorator: the model flags. Env vars are read by
-    :func:`resolve_model_config` (so the documented precedence holds), hence
-    no ``envvar=`` here; flags left unset arrive as ``None``."""
-    options = [
-        click.option("--model", "model", default=None, help="Model name [env CODEREFL_MODEL]."),
-        click.option("--base-url", "base_url", default=None, help="OpenAI-compatible endpoint, e.g. http://host:8000/v1 [env OPENAI_BASE_URL]."),
-        click.option("--api-key", "api_key", default=None, help="API key [env OPENAI_API_KEY]."),
-        click.option("--api", "api", type=click.Choice(["chat", "completions"]), default=None, help="chat (instruct models) or completions (base models) [env CODEREFL_API]."),
-        click.option("--temperature", "temperature", type=float, default=None, help="Sampling temperature [env CODEREFL_TEMPERATURE]."),
-        click.option("--max-tokens", "max_tokens", type=int, default=None, help="Max tokens per answer [env CODEREFL_MAX_TOKENS]."),
-        click.option("--timeout", "timeout", type=float, default=None, help="Seconds per request before retrying [env CODEREFL_TIMEOUT]."),
-        click.option("--no-cache", "no_cache", is_flag=True, default=None, help="Bypass the response cache [env CODEREFL_NO_CACHE=1]."),
-    ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
-
-
-def pop_model_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Remove the model flags from a command's kwargs and return them."""
-    return {name: kwargs.pop(name) for name in MODEL_OPTION_NAMES if name in kwargs}
+        source = origin.get(str(first["loc"][0])) if first["loc"] else None
+        raise BadInput(
+            f"bad model setting {where}{f' from {source}' if source else ''}: {first['msg']} (got {first.get('input')!r})"
+        ) from None

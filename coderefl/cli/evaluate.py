@@ -1,8 +1,8 @@
 """``coderefl eval``: evaluate a strategy on a benchmark, resumably.
 
-Flags are read from the environment too, as ``CODEREFL_EVAL_<FLAG>``
-(e.g. ``CODEREFL_EVAL_CONCURRENCY=16``); the model flags follow the model
-layer's precedence (defaults < coderefl.toml < env < flags).
+The settings among the flags also have one environment variable each (the
+table in :mod:`coderefl.envvars`; e.g. ``CODEREFL_MAX_ITERS``); the model
+flags follow the model layer's precedence (defaults < coderefl.toml < env < flags).
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ from typing import Any
 import click
 from rich.console import Console
 
-from coderefl.config import model_options, pop_model_flags, resolve_model_config
+from coderefl.config import resolve_model_config
 from coderefl.errors import BadInput, CoderelfError
 from coderefl.cli.signals import run_interruptible
 from coderefl.cli.checks import check_output_dir
-from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option, strategy_choice
+from coderefl.cli.options import (
+    agent_config_from, agent_options, local_api, local_option, model_endpoint, model_options, pop_model_flags, sandbox_option,
+    strategy_choice,
+)
 
 
 def default_sandbox_concurrency() -> int:

@@ -18,23 +18,23 @@ from coderefl.errors import BadInput
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--format", "fmt", type=click.Choice(["chat-jsonl"]), default="chat-jsonl", show_default=True,
-    envvar="CODEREFL_EXPORT_FORMAT", help="Output format: one {\"messages\": [...]} conversation per line.",
+    help="Output format: one {\"messages\": [...]} conversation per line.",
 )
 @click.option(
-    "--only-passed", is_flag=True, envvar="CODEREFL_EXPORT_ONLY_PASSED",
+    "--only-passed", is_flag=True,
     help="Only records that passed the hidden tests (default: those that passed the agent's own tests).",
 )
 @click.option(
-    "--methods", default=None, envvar="CODEREFL_EXPORT_METHODS",
+    "--methods", default=None,
     help="Comma-separated strategies to keep (e.g. reflexion,simple); default all.",
 )
 @click.option(
-    "--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None, envvar="CODEREFL_EXPORT_OUT",
+    "--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help="Write to FILE (atomically) instead of stdout.",
 )
-@click.option("--dedupe/--no-dedupe", default=True, show_default=True, envvar="CODEREFL_EXPORT_DEDUPE",
+@click.option("--dedupe/--no-dedupe", default=True, show_default=True,
               help="Drop conversations identical to one already exported.")
-@click.option("--metadata/--no-metadata", "metadata", default=True, show_default=True, envvar="CODEREFL_EXPORT_METADATA",
+@click.option("--metadata/--no-metadata", "metadata", default=True, show_default=True,
               help="Add a 'metadata' object (task, strategy, model, run) to each line.")
 def export(runs: tuple[Path, ...], fmt: str, only_passed: bool, methods: str | None, out: Path | None,
            dedupe: bool, metadata: bool) -> None:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import click
 
-from coderefl.cli.options import sandbox_option
-from coderefl.config import load_settings, model_options, pop_model_flags, resolve_model_config
+from coderefl.cli.options import model_options, pop_model_flags, sandbox_option
+from coderefl.config import load_settings, resolve_model_config
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
 from coderefl.fix.discover import find_root, relative_to_root, staged_files

@@ -14,22 +14,22 @@ import click
 
 
 @click.command("serve-local")
-@click.option("--local-model", "choice", default=None, envvar="CODEREFL_LOCAL_MODEL", metavar="NAME|GGUF",
+@click.option("--local-model", "choice", default=None, metavar="NAME|GGUF",
               help="smollm2-135m (chat model) [default], gemma3-270m (base model, completions only), or a GGUF path.")
-@click.option("--model-path", type=click.Path(dir_okay=False), envvar="CODEREFL_LOCAL_MODEL_PATH", default=None,
+@click.option("--model-path", type=click.Path(dir_okay=False), default=None,
               help="A GGUF file to serve (the same as --local-model PATH).")
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="CODEREFL_LOCAL_HOST",
+@click.option("--host", default="127.0.0.1", show_default=True,
               help="Listen address (keep it on loopback: the server has no authentication).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, envvar="CODEREFL_LOCAL_PORT",
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Listen port; 0 picks a free one.")
-@click.option("--n-ctx", type=click.IntRange(256), default=4096, show_default=True, envvar="CODEREFL_LOCAL_N_CTX",
+@click.option("--n-ctx", type=click.IntRange(256), default=4096, show_default=True,
               help="Context size in tokens (prompt + completion).")
-@click.option("--threads", type=click.IntRange(1), default=None, envvar="CODEREFL_LOCAL_THREADS",
+@click.option("--threads", type=click.IntRange(1), default=None,
               help="CPU threads [default: usable cores minus one, at least 1; more threads than free cores is much slower].")
-@click.option("--log-file", type=click.Path(dir_okay=False), default=None, envvar="CODEREFL_LOCAL_LOG",
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Append the server's log here [default: a temporary file, removed at exit].")
 @click.option("--startup-timeout", type=click.FloatRange(1), default=120.0, show_default=True,
-              envvar="CODEREFL_LOCAL_STARTUP_TIMEOUT", help="Seconds to wait for the server to answer.")
+              help="Seconds to wait for the server to answer.")
 def serve_local(choice, model_path, host, port, n_ctx, threads, log_file, startup_timeout) -> None:
     """Serve the embedded local model (llama.cpp, OpenAI API) until Ctrl-C.
 

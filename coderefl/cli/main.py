@@ -6,11 +6,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 
 import click
 
 from coderefl import __version__
+from coderefl.cli.env import bad_environment_value, bind_environment
+from coderefl.envvars import deprecated_in, parse_bool
 from coderefl.errors import CodereflError
 
 #: command name -> "module:attribute"; a new command is one line here.
@@ -39,7 +42,9 @@ class LazyGroup(click.Group):
         if entry is None or not _exists(entry[0]):
             return None
         module, attr = entry[0].split(":")
-        return getattr(importlib.import_module(module), attr)
+        command = getattr(importlib.import_module(module), attr)
+        bind_environment(command, name)  # its environment variables, from the one table
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(n, COMMANDS[n][1]) for n in self.list_commands(ctx)]
@@ -53,7 +58,7 @@ def _exists(target: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CODEREFL"})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coderefl")
 def cli() -> None:
     """coderefl: write code with a language model, and do not trust it.
@@ -65,7 +70,11 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected errors print one line to stderr and exit non-zero."""
+    debug = False
     try:
+        debug = parse_bool("CODEREFL_DEBUG", os.environ.get("CODEREFL_DEBUG"))
+        for warning in deprecated_in(dict(os.environ)):
+            click.echo(f"coderefl: warning: {warning}", err=True)
         rv = cli.main(args=argv, prog_name="coderefl", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("coderefl: interrupted", err=True)
@@ -82,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("coderefl: interrupted", err=True)
         sys.exit(130)
     except Exception as err:  # last resort: still one line unless asked for more
-        if os.environ.get("CODEREFL_DEBUG"):
+        if debug:
             raise
         click.echo(f"coderefl: internal error: {type(err).__name__}: {err} (set CODEREFL_DEBUG=1 for a traceback)", err=True)
         sys.exit(3)
@@ -94,7 +103,11 @@ def main(argv: list[str] | None = None) -> None:
 def one_line(err: click.ClickException) -> str:
     """Click's error as one line: ``coderefl: error: [COMMAND: ]message``,
     with where to look for a usage error (click prints four lines)."""
-    message = " ".join(err.format_message().split())
+    from_env = bad_environment_value(err)
+    if from_env:
+        return f"coderefl: error: {from_env}"
+    # click names an option's variable in every error about it; a flag's error is about the flag
+    message = re.sub(r" \(env var: [^)]*\)", "", " ".join(err.format_message().split()))
     ctx = getattr(err, "ctx", None)
     if isinstance(err, click.UsageError) and ctx is not None:
         where = ctx.command_path

@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from coderefl.config import model_options, pop_model_flags, resolve_model_config
+from coderefl.cli.options import model_options, pop_model_flags
+from coderefl.config import resolve_model_config
 from coderefl.errors import ModelError, NoModelConfigured
 from coderefl.model.client import OPENAI_URL, OpenAIModel
 from coderefl.model.errors import ModelAuthError, ModelUnreachable

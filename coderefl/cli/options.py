@@ -1,8 +1,11 @@
 """Click options shared by the commands that run the agent (solve, eval, fix).
 
-``agent_options`` adds the AgentConfig knobs (ablations and budgets) and
-the sandbox choice; ``agent_config_from`` pops them from the command's
-kwargs into one AgentConfig. Every option also reads CODEREFL_<NAME>.
+``model_options`` adds the model flags (merged by :mod:`coderefl.config`);
+``agent_options`` the AgentConfig knobs (ablations and budgets) and
+``sandbox_option`` the sandbox choice; ``agent_config_from`` pops the agent
+flags from the command's kwargs into one AgentConfig. Which environment
+variable sets which option is declared once, in :mod:`coderefl.envvars`
+(bound by :mod:`coderefl.cli.env`), never here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
+from coderefl.cli.env import origin_note
 from coderefl.config import ModelConfig
+from coderefl.envvars import ENVIRONMENT
 from coderefl.errors import BadInput
 from coderefl.records import Limits
 from coderefl.strategies.base import AgentConfig, sampling_warning
@@ -41,6 +46,47 @@ _AGENT_FLAGS = (
     "trust_tiers",
     "explain",
 )
+
+
+#: names model_options adds to the command's kwargs; pass them to resolve_model_config
+MODEL_OPTION_NAMES = ("model", "base_url", "api_key", "api", "temperature", "max_tokens", "no_cache", "timeout")
+
+
+def _env_of(field: str) -> str:
+    """`` [env NAME]`` for the model setting ``field``, from the table."""
+    names = [n for v in ENVIRONMENT if v.field == field for n in (v.name, *v.fallbacks)]
+    return f"  [env var: {' or '.join(names)}]"
+
+
+def model_options(f: F) -> F:
+    """Click decorator: the model flags. Env vars are read by
+    :func:`~coderefl.config.resolve_model_config` (so the documented
+    precedence holds), hence no ``envvar=`` here; flags left unset arrive as ``None``."""
+    options = [
+        click.option("--model", "model", default=None, help="Model name." + _env_of("model")),
+        click.option("--base-url", "base_url", default=None,
+                     help="OpenAI-compatible endpoint, e.g. http://host:8000/v1." + _env_of("base_url")),
+        click.option("--api-key", "api_key", default=None, help="API key." + _env_of("api_key")),
+        click.option("--api", "api", type=click.Choice(["chat", "completions"]), default=None,
+                     help="chat (instruct models) or completions (base models)." + _env_of("api")),
+        click.option("--temperature", "temperature", type=float, default=None,
+                     help="Sampling temperature." + _env_of("temperature")),
+        click.option("--max-tokens", "max_tokens", type=int, default=None,
+                     help="Max tokens per answer." + _env_of("max_tokens")),
+        click.option("--timeout", "timeout", type=float, default=None,
+                     help="Seconds per request before retrying." + _env_of("timeout_s")),
+        click.option("--no-cache", "no_cache", is_flag=True, default=None,
+                     help="Bypass the response cache." + _env_of("cache")),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def pop_model_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Remove the model flags from a command's kwargs and return them."""
+    return {name: kwargs.pop(name) for name in MODEL_OPTION_NAMES if name in kwargs}
+
 
 
 def agent_options(f: F) -> F:
@@ -121,7 +167,6 @@ def sandbox_option(f: F) -> F:
         "--sandbox",
         "sandbox_backend",
         type=backend_choice(),
-        envvar="CODEREFL_SANDBOX",
         default="docker",
         show_default=True,
         help="Where code runs. 'local' is UNSAFE: no isolation, for machines without Docker.",
@@ -147,7 +192,6 @@ def local_option(f: F) -> F:
     wrapper = click.option(
         "--local-model",
         default=None,
-        envvar="CODEREFL_LOCAL_MODEL",
         metavar="NAME|GGUF",
         help="What --local serves: smollm2-135m (chat model, every strategy) [default], gemma3-270m "
         "(base model, completions only), or a GGUF path (--api completions for a base model).",
@@ -156,7 +200,6 @@ def local_option(f: F) -> F:
         "--local",
         is_flag=True,
         default=False,
-        envvar="CODEREFL_LOCAL",
         help="Start the embedded llama.cpp model (coderefl[local]) for this run: the SmolLM2 135M chat model "
         "unless --local-model says otherwise.",
     )(wrapper)  # type: ignore[return-value]
@@ -198,6 +241,11 @@ def model_endpoint(config: ModelConfig, local: Any) -> Iterator[ModelConfig]:
         )
 
 
+#: AgentConfig field (as pydantic names it in an error) -> the option that sets it
+_FLAG_OF = {"max_tokens": "max_tokens_budget", "max_wall_s": "max_wall", "timeout_s": "exec_timeout",
+            "memory_mb": "exec_memory"}
+
+
 def agent_config_from(kwargs: dict[str, Any], **overrides: Any) -> AgentConfig:
     """Pop the agent flags from a command's kwargs into an AgentConfig."""
     flags = {name: kwargs.pop(name, None) for name in _AGENT_FLAGS}
@@ -222,7 +270,10 @@ def agent_config_from(kwargs: dict[str, Any], **overrides: Any) -> AgentConfig:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise BadInput(f"bad agent setting {where}: {first['msg']} (got {first.get('input')!r})") from None
+        flag = _FLAG_OF.get(where, where)
+        raise BadInput(
+            f"bad agent setting {where}{origin_note(flag)}: {first['msg']} (got {first.get('input')!r})"
+        ) from None
     warning = sampling_warning(config)
     if warning:
         click.echo(f"coderefl: warning: {warning}", err=True)

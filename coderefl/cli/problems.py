@@ -30,8 +30,7 @@ bench_argument = click.argument("bench", metavar="BENCH")
 problems_file_option = click.option(
     "--problems-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    envvar="CODEREFL_PROBLEMS_FILE",
-    help="data file for humaneval/mbpp instead of the default source [env CODEREFL_PROBLEMS_FILE]",
+    help="data file for humaneval/mbpp instead of the default source",
 )
 
 
@@ -109,16 +108,14 @@ def show_cmd(task_id: str, bench: str | None, problems_file: Path | None, hidden
     type=backend_choice(),
     default="docker",
     show_default=True,
-    envvar="CODEREFL_SANDBOX",
-    help="sandbox backend [env CODEREFL_SANDBOX]",
+    help="sandbox backend",
 )
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
     default=2,
     show_default=True,
-    envvar="CODEREFL_CONCURRENCY",
-    help="programs run at once (the Docker pool size) [env CODEREFL_CONCURRENCY]",
+    help="programs run at once (the Docker pool size)",
 )
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="seconds per program")

@@ -33,23 +33,21 @@ def _read(path: str, what: str) -> str:
 
 @sandbox.command("run")
 @click.argument("solution", type=click.Path(dir_okay=False))
-@click.option("--tests", "tests_path", type=click.Path(dir_okay=False), default=None, envvar="CODEREFL_SANDBOX_TESTS",
+@click.option("--tests", "tests_path", type=click.Path(dir_okay=False), default=None,
               help="Tests file: top-level asserts, test_* functions, hypothesis properties.")
-@click.option("--timeout", type=float, default=None, envvar="CODEREFL_SANDBOX_TIMEOUT", help="Wall-clock limit, s [10].")
-@click.option("--test-timeout", type=float, default=None, envvar="CODEREFL_SANDBOX_TEST_TIMEOUT",
+@click.option("--timeout", type=float, default=None, help="Wall-clock limit, s [10].")
+@click.option("--test-timeout", type=float, default=None,
               help="Judge mode: each test's own limit, s; the next test runs on a fresh copy of the program.")
-@click.option("--memory", type=int, default=None, envvar="CODEREFL_SANDBOX_MEMORY", help="Memory limit, MB, no swap [512].")
-@click.option("--pids", type=int, default=None, envvar="CODEREFL_SANDBOX_PIDS", help="Max processes+threads [64].")
-@click.option("--cpus", type=float, default=None, envvar="CODEREFL_SANDBOX_CPUS", help="CPU quota in cores [1].")
+@click.option("--memory", type=int, default=None, help="Memory limit, MB, no swap [512].")
+@click.option("--pids", type=int, default=None, help="Max processes+threads [64].")
+@click.option("--cpus", type=float, default=None, help="CPU quota in cores [1].")
 @click.option("--backend", type=backend_choice(), default="docker", show_default=True,
-              envvar=["CODEREFL_SANDBOX", "CODEREFL_SANDBOX_BACKEND"],  # the second: the old name, for one release
               help="Sandbox backend ('local' is UNSAFE: no isolation).")
-@click.option("--isolation", type=click.Choice(["auto", "judge", "in-process"]), default="auto",
-              envvar="CODEREFL_SANDBOX_ISOLATION", show_default=True,
+@click.option("--isolation", type=click.Choice(["auto", "judge", "in-process"]), default="auto", show_default=True,
               help="judge: tests and program in separate processes, plain data between them (a verdict the "
                    "program cannot forge); in-process: one process, for tests that need the program's objects; "
                    "auto: judge when the tests carry '# coderefl: plain-values'.")
-@click.option("--json", "as_json", is_flag=True, envvar="CODEREFL_SANDBOX_JSON", help="Print one JSON object (ExecutionResult).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (ExecutionResult).")
 def run_cmd(solution: str, tests_path: str | None, timeout: float | None, test_timeout: float | None,
             memory: int | None, pids: int | None,
             cpus: float | None, backend: str, isolation: str, as_json: bool) -> None:
@@ -121,7 +119,7 @@ def with_isolation(tests: str, isolation: str) -> str:
 
 
 @sandbox.command("build")
-@click.option("--offline", is_flag=True, envvar="CODEREFL_SANDBOX_OFFLINE",
+@click.option("--offline", is_flag=True,
               help="Bootstrap the base from Debian packages (debootstrap) instead of pulling an image.")
 @click.option("--force", is_flag=True, help="Rebuild even if the tag exists.")
 def build_cmd(offline: bool, force: bool) -> None:

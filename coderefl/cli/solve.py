@@ -16,10 +16,13 @@ import click
 from rich.console import Console
 
 from coderefl.cli.checks import check_entry, check_output_file
-from coderefl.cli.options import agent_config_from, agent_options, local_api, local_option, model_endpoint, sandbox_option, strategy_choice
+from coderefl.cli.options import (
+    agent_config_from, agent_options, local_api, local_option, model_endpoint, model_options, pop_model_flags, sandbox_option,
+    strategy_choice,
+)
 from coderefl.cli.render import step_line
 from coderefl.cli.signals import run_interruptible
-from coderefl.config import model_options, pop_model_flags, resolve_model_config
+from coderefl.config import resolve_model_config
 from coderefl.atomic import atomic_write_text
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
@@ -74,11 +77,11 @@ async def _solve(strategy, problem, user_tests) -> Trajectory:
 @click.option("--file", "spec_file", type=click.Path(path_type=Path), help="Read the problem from a file (.md, .txt, stub .py).")
 @click.option("--tests", "tests_file", type=click.Path(path_type=Path), help="Your tests (asserts or test_* functions); always run.")
 @click.option("--entry", default=None, help="Name of the function to write.")
-@click.option("--strategy", type=strategy_choice(), default="reflexion", show_default=True, envvar="CODEREFL_STRATEGY", help="How the agent works (README: Strategies).")
+@click.option("--strategy", type=strategy_choice(), default="reflexion", show_default=True, help="How the agent works (README: Strategies).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the final code here instead of stdout.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole trajectory as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
-@click.option("--memory", "memory_path", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="CODEREFL_MEMORY", help="Long-term memory (SQLite): recall lessons from past problems, store new ones.")
+@click.option("--memory", "memory_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Long-term memory (SQLite): recall lessons from past problems, store new ones.")
 @click.option("--ask/--no-ask", default=False, help="When still failing, ask you (on the terminal) what one input should return.")
 @sandbox_option
 @agent_options

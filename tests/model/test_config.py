@@ -8,11 +8,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from coderefl.cli.options import model_options, pop_model_flags
 from coderefl.config import (
     ModelConfig,
     load_settings,
-    model_options,
-    pop_model_flags,
     resolve_model_config,
 )
 from coderefl.errors import BadInput
