@@ -12,10 +12,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "coderefl"
 
 #: modules every layer may use
-BASE = {"records", "errors", "atomic", "plugins", "config", "spec", "__version__"}
+BASE = {"records", "errors", "atomic", "plugins", "config", "envvars", "spec", "__version__"}
 #: what each part of coderefl may import, besides BASE
 ALLOWED = {
-    "records": set(), "errors": set(), "atomic": set(), "plugins": {"errors"}, "config": {"errors"},
+    "records": set(), "errors": set(), "atomic": set(), "plugins": {"errors"}, "envvars": {"errors"},
+    "config": {"errors", "envvars"},
     "spec": {"errors", "records"},
     "code": BASE,
     "model": BASE,
@@ -73,3 +74,11 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     assert imports(probe) == {"learn", "run"}
     assert imports(probe) - ALLOWED["strategies"] == {"learn", "run"}
 
+
+def test_click_stays_in_the_cli():
+    users = [p.relative_to(PACKAGE) for name, p in parts()
+             if name != "cli" and any(isinstance(n, (ast.Import, ast.ImportFrom))
+                                      and "click" in ([a.name for a in n.names] if isinstance(n, ast.Import)
+                                                      else [n.module or ""])
+                                      for n in ast.walk(ast.parse(p.read_text())))]
+    assert not users, users
