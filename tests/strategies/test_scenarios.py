@@ -200,6 +200,7 @@ def test_a_wrong_example_is_demoted_when_distinct_candidates_agree_on_another_va
     demoted = [s for s in traj.steps if s.kind == "decision" and s.data.get("demoted")]
     assert len(demoted) == 1 and demoted[0].data["test"] == "assert median([-10, 4, 6, 1000, 10, 20]) == 15.0"
     assert "8.0" in demoted[0].note and "the reflection says the example contradicts the description" in demoted[0].note
+    assert demoted[0].note.endswith("; restored 1 held-back test(s)") and len(demoted[0].data["released"]) == 1
     question = [m for m in user_messages(openai_server) if EXAMPLE_QUESTION in m]
     assert len(question) == 1 and "assert median([-10, 4, 6, 1000, 10, 20]) == 15.0" in question[0]
     # the released generated test runs, and the agent stops with the right program
