@@ -3,7 +3,10 @@
 Never change what the repair was not asked to change. Only the *body* of
 the repaired function is replaced, after its docstring: the decorators,
 the ``def`` line(s) (name, parameters, annotations), the docstring and
-every byte outside the body stay exactly as they were. The new body takes
+every byte outside the body stay exactly as they were. One exception, the
+decorators, when the failure is in them (a traceback line on a decorator:
+``@lru_cache(maxsize="128")`` raising at import): then the reply's
+decorators replace the original ones (:func:`decorators_may_change`). The new body takes
 the indentation style of the file (tabs or N spaces, whatever the model
 used) and the file's line ending; the lines inside a multi-line string of
 the reply are kept verbatim, so string values are what the model wrote.
@@ -26,6 +29,8 @@ import io
 import stat
 import tokenize
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,23 @@ from coderefl.fix.locate import FunctionSpan
 #: setter share a qualified name; line numbers shift when a body grows)
 FuncKey = tuple[str, int]
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+#: functions whose decorators a repair may change (the failure is in them);
+#: set by the fixer around one target's repair, read by :func:`splice`
+_DECORATORS_MAY_CHANGE: ContextVar[frozenset[FuncKey]] = ContextVar("decorators_may_change", default=frozenset())
+
+
+@contextmanager
+def decorators_may_change(keys: Iterable[FuncKey]) -> Iterator[None]:
+    """Within this block, :func:`splice` takes a reply's decorators for the
+    functions ``keys``. (A context variable rather than an argument so that
+    the repair loop, which calls :func:`splice`, need not know the rule.)"""
+    token = _DECORATORS_MAY_CHANGE.set(frozenset(keys))
+    try:
+        yield
+    finally:
+        _DECORATORS_MAY_CHANGE.reset(token)
 
 
 class SpliceError(CoderelfError):
@@ -107,11 +129,13 @@ def _parse(data: bytes, what: str) -> ast.Module:
         raise SpliceError(f"{what} does not parse: {getattr(err, 'msg', err)}{where}") from None
 
 
-def only_bodies_changed(old: bytes, new: bytes, keys: Iterable[FuncKey]) -> str | None:
+def only_bodies_changed(old: bytes, new: bytes, keys: Iterable[FuncKey], decorators: Iterable[FuncKey] = ()) -> str | None:
     """None when ``new``'s AST equals ``old``'s once the bodies of the
-    functions ``keys`` (after a docstring, which must stay) are blanked out
-    in both; else one line on what differs."""
+    functions ``keys`` (after a docstring, which must stay), and the
+    decorator lists of the functions ``decorators``, are blanked out in
+    both; else one line on what differs."""
     keys = set(keys)
+    decorators = set(decorators) & keys
     try:
         trees = [_parse(old, "the original file"), _parse(new, "the repaired file")]
     except SpliceError as err:
@@ -126,6 +150,8 @@ def only_bodies_changed(old: bytes, new: bytes, keys: Iterable[FuncKey]) -> str 
         keep = 1 if _has_docstring(old_funcs[key]) else 0
         for node in (old_funcs[key], new_funcs[key]):
             node.body = node.body[:keep]
+            if key in decorators:
+                node.decorator_list = []
     if ast.dump(trees[0]) == ast.dump(trees[1]):
         return None
     for key in sorted(keys):  # name the changed function, else "elsewhere"
@@ -292,14 +318,36 @@ def splice(data: bytes, span: FunctionSpan, func: str) -> bytes:
     new = data[:start] + (block if own_line else nl + block) + data[end:]
     if new[:start] != data[:start] or not new.endswith(data[end:]):  # pragma: no cover - by construction
         raise SpliceError("bytes outside the function's body would change")
+    header = key in _DECORATORS_MAY_CHANGE.get()
+    if header:
+        new = _swap_decorators(new, lines, node, func, span.name, def_indent, nl)
     try:
         compile(new.decode("utf-8"), span.qualname, "exec", dont_inherit=True)
     except SyntaxError as err:
         raise SpliceError(f"the repaired file does not compile: {err.msg} (line {err.lineno})") from None
-    why = only_bodies_changed(data, new, [key])
+    why = only_bodies_changed(data, new, [key], decorators=[key] if header else ())
     if why is not None:
         raise SpliceError(why)
     return new
+
+
+def _swap_decorators(new: bytes, lines: "_Lines", node: FuncNode, func: str, name: str, def_indent: bytes, nl: bytes) -> bytes:
+    """``new`` with the original decorator lines (whose bytes precede the
+    body, so the original's offsets hold) replaced by the reply's, at the
+    ``def``'s indentation. The same bytes when the decorators are the same."""
+    reply = _parse(func.encode("utf-8"), "the repaired function")
+    rnode = next((n for n in reply.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name), None)
+    if rnode is None or [ast.dump(d) for d in rnode.decorator_list] == [ast.dump(d) for d in node.decorator_list]:
+        return new
+    start = lines.offset(_first_line(node), 0)
+    end = lines.offset(node.lineno, 0)
+    rlines = _Lines(func.encode("utf-8"))
+    rindent = _leading(rlines.line(rnode.lineno))
+    out = b""
+    for n in range(_first_line(rnode), rnode.lineno):
+        text = rlines.line(n)
+        out += def_indent + (text[len(rindent):] if text.startswith(rindent) else text.lstrip(b" \t")) + nl
+    return new[:start] + out + new[end:]
 
 
 def body_fingerprint(func: str) -> str | None:

@@ -92,7 +92,8 @@ def test_a_repair_keeps_decorators_and_tabs(openai_server, tmp_path, docker_read
 
 def test_docker_down_passes_with_a_visible_warning(tmp_path, docker_ready):
     root, env = hooked_repo(tmp_path / "r")
-    code, out = commit(root, env, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    # the staged code's own tests in the sandbox too, as before the host check
+    code, out = commit(root, env, DOCKER_HOST="unix:///nonexistent/docker.sock", CODEREFL_FIX_CHECK_IN="sandbox")
     assert code == 0, out
     assert "Passed" in out and "coderefl fix: tests not run, commit not checked: no Docker engine answers" in out
     assert git(root, "show", "HEAD:pkg/calc.py").stdout == BUGGY_MODULE
