@@ -24,6 +24,10 @@ from coderefl.fix.hostrun import HostRun, host_can_run, run_host
 from coderefl.fix.passcache import PassCache, pass_key
 from coderefl.fix.reach import ReachMap
 
+#: test files with no (or an out-of-date) reach entry run at most per hook run, so that the first run in a
+#: large repository does not run the whole suite at once; the map fills over the next commits
+MAP_PER_RUN = 20
+
 CheckStatus = Literal["no_tests", "syntax", "cached", "passed", "failed", "no_host"]
 
 
@@ -129,6 +133,7 @@ def precheck(
     add_reached(cov, reach_map)
     tests = cov.all_tests()
     unmapped = [t for t in reach_map.unmapped(root, [f for f in files if is_test_file(f)], existing) if t not in tests]
+    unmapped = unmapped[:MAP_PER_RUN]
     if not tests and not unmapped:
         return Check("no_tests", cov, summary=coverage_summary(cov))
     checked = [*cov.staged_tests, *cov.conftests, *(s for s in cov.sources if cov.tests_for.get(s) or unmapped)]

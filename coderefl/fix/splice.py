@@ -352,7 +352,9 @@ def _swap_decorators(new: bytes, lines: "_Lines", node: FuncNode, func: str, nam
 
 def body_fingerprint(func: str) -> str | None:
     """What a definition's body does, ignoring its docstring, comments and
-    layout: two replies with the same fingerprint are the same repair."""
+    layout: two replies with the same fingerprint are the same repair. Its
+    decorators count too while a repair may change them
+    (:func:`decorators_may_change`), since the splice then takes them."""
     try:
         node = ast.parse(func).body[0]
     except (SyntaxError, IndexError, ValueError):
@@ -360,7 +362,8 @@ def body_fingerprint(func: str) -> str | None:
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     body = node.body[1:] if _has_docstring(node) else node.body
-    return ast.dump(ast.Module(body=body, type_ignores=[]))
+    head = [ast.dump(d) for d in node.decorator_list] if _DECORATORS_MAY_CHANGE.get() else []
+    return "\n".join([*head, ast.dump(ast.Module(body=body, type_ignores=[]))])
 
 
 def reply_header_note(original: str, func: str) -> str | None:

@@ -192,3 +192,23 @@ def test_the_host_run_stops_a_looping_test_and_names_the_function(tmp_path):
     node = run.nodes[0]
     assert "TestTimeout" in node.message
     assert [f[0] for f in node.frames] == ["tests/test_calc.py", "pkg/calc.py"] and node.frames[-1][2] == "spin"
+
+
+def test_a_mark_of_a_plugin_not_loaded_makes_the_lean_pass_untrusted(tmp_path):
+    """A lean run that passes but warns of an unknown mark (the plugin that
+    registers it was not loaded) is decided again with the plugins. (Through
+    the hook's process: a pytest run forked from this test process would
+    know the mark from this one.)"""
+    modes = tmp_path / "modes.txt"
+    conftest = ("import os\n\n\ndef pytest_configure(config):\n"
+                f"    open({str(modes)!r}, 'a').write(os.environ.get('PYTEST_DISABLE_PLUGIN_AUTOLOAD', 'all') + ',')\n")
+    marked = "import pytest\nfrom pkg.calc import add\n\n\n@pytest.mark.anyio\ndef test_add():\n    assert add(2, 3) == 5\n"
+    root = make_repo(tmp_path / "r", {"pkg/__init__.py": "", "pkg/calc.py": FIXED_MODULE, "tests/conftest.py": conftest,
+                                      "tests/test_calc.py": marked})
+    code, err, _ = hook(root, "pkg/calc.py")
+    assert code == 0 and "1 tests pass" in err, err
+    assert modes.read_text() == "1,all,"  # lean, then with every plugin
+    modes.unlink()
+    (root / "tests/test_calc.py").write_text(marked.replace("@pytest.mark.anyio\n", ""))
+    assert hook(root, "pkg/calc.py")[0] == 0
+    assert modes.read_text() == "1,"  # a clean lean pass is kept as it is
