@@ -53,6 +53,9 @@ from coderefl.fix.pytest_report import PLUGIN, NodeResult, judge, nodes_of, per_
 
 #: what the child writes when pytest itself could not be run
 CHILD_CRASH = 70
+#: built-in plugins the lean run leaves out: they serve command-line options only (--pastebin, --sw,
+#: --setup-only, --setup-plan, --pdb), which the run never passes
+LEAN_WITHOUT = ("pastebin", "stepwise", "setuponly", "setupplan", "debugging")
 
 
 @dataclass
@@ -93,6 +96,7 @@ def run_host(root: Path, targets: list[str], timeout_s: float, *, lean: bool, tr
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child (measured through its report)
             _child(pytest, root, targets, timeout_s, lean, trace, report, out)
+        gc.unfreeze()
         code = _wait(pid, timeout_s)
         output = _tail(out)
         try:
@@ -134,7 +138,8 @@ def _child(pytest, root: Path, targets, timeout_s, lean, trace, report: Path, ou
         # named as a file outside the repository, so that its frames are never taken for the user's code
         exec(compile(PLUGIN, str(report.parent / "coderefl_fix_report.py"), "exec"), plugin.__dict__)
         # the lean run also goes without the terminal reporter (half its time): its report is the plugin's
-        shown = ["-p", "no:terminal"] if lean else ["-q", "--color=no"]
+        # and without the built-in plugins that only serve options it never passes (none has an ini setting)
+        shown = ["-p", "no:terminal", *(f"-pno:{p}" for p in LEAN_WITHOUT)] if lean else ["-q", "--color=no"]
         code = int(pytest.main(["-p", "no:cacheprovider", *shown, "-o", "addopts=", "--continue-on-collection-errors",
                                 "--rootdir", str(root), *targets], plugins=[plugin]))
     except BaseException as err:  # noqa: BLE001 - the child must always end here
