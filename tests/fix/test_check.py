@@ -7,6 +7,7 @@ the sandbox (and those tests say so when it cannot start)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,23 +81,35 @@ def test_content_that_passed_is_not_run_again_until_something_changes(tmp_path):
     tests = ("import os\nfrom pkg.calc import add\n\n\ndef test_add():\n"
              f"    open({str(runs)!r}, 'a').write('x')\n    assert add(2, 3) == 5\n")
     root = buggy_repo(tmp_path / "r", module=FIXED_MODULE, tests=tests)
+    (root / "data.txt").write_text("a file the tests might read\n")
     cache = tmp_path / "cache"
     assert hook(root, "pkg/calc.py", cache=cache)[0] == 0
     assert runs.read_text() == "x"
     code, err, _ = hook(root, "pkg/calc.py", cache=cache)
     assert code == 0 and "1 test file passed before on this exact content, not re-run" in err, err
     assert runs.read_text() == "x"  # not run
-    (root / "data.txt").write_text("a file the tests might read\n")  # any file of the work tree counts
+    (root / "data.txt").write_text("another text the tests might read\n")  # any file of the work tree counts
     assert hook(root, "pkg/calc.py", cache=cache)[0] == 0
     assert runs.read_text() == "xx"
     assert hook(root, "pkg/calc.py", "--no-cache", cache=cache)[0] == 0
     assert runs.read_text() == "xxx"
+    # the code is known by its content, not its size and time: the same length, the same mtime, a bug
+    calc = root / "pkg/calc.py"
+    before = calc.stat()
+    calc.write_text(FIXED_MODULE.replace("return a + b", "return a - b"))
+    os.utime(calc, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert calc.stat().st_size == before.st_size
+    assert hook(root, "pkg/calc.py", cache=cache)[0] == 1
+    assert runs.read_text() == "x" * 5
+    calc.write_text(FIXED_MODULE)
+    assert hook(root, "pkg/calc.py", cache=cache)[0] == 0  # passed before, with these bytes
+    assert runs.read_text() == "x" * 5
     # a failure is never remembered (and each is decided by a second run, with the plugins loaded)
     (root / "pkg/calc.py").write_text(BUGGY_MODULE)
     assert hook(root, "pkg/calc.py", cache=cache)[0] == 1
-    assert runs.read_text() == "x" * 5
-    assert hook(root, "pkg/calc.py", cache=cache)[0] == 1
     assert runs.read_text() == "x" * 7
+    assert hook(root, "pkg/calc.py", cache=cache)[0] == 1
+    assert runs.read_text() == "x" * 9
 
 
 #: a conftest fixture that loads the module under test by name: no import the static analysis can see
@@ -212,3 +225,32 @@ def test_a_mark_of_a_plugin_not_loaded_makes_the_lean_pass_untrusted(tmp_path):
     (root / "tests/test_calc.py").write_text(marked.replace("@pytest.mark.anyio\n", ""))
     assert hook(root, "pkg/calc.py")[0] == 0
     assert modes.read_text() == "1,"  # a clean lean pass is kept as it is
+
+
+def test_a_changed_test_file_is_traced_again(tmp_path):
+    root = make_repo(tmp_path / "r", {
+        "pkg/__init__.py": "", "pkg/calc.py": BUGGY_MODULE, "tests/conftest.py": DYNAMIC_CONFTEST,
+        "tests/test_other.py": "def test_other():\n    assert True\n",
+    })
+    cache = tmp_path / "cache"
+    code, err, _ = hook(root, "pkg/calc.py", cache=cache)  # maps test_other.py: it does not reach pkg/calc.py
+    assert code == 0 and "no test covers it" in err, err
+    (root / "tests/test_other.py").write_text(DYNAMIC_TESTS)  # changed (as by a pull): now it does
+    code, err, _ = hook(root, "pkg/calc.py", cache=cache)
+    assert code == 1 and "running 1 test file(s): tests/test_other.py" in err, err
+
+
+def test_a_large_suite_is_mapped_a_part_per_run_and_a_pass_waits_for_the_map(tmp_path):
+    from coderefl.fix.check import MAP_PER_RUN
+
+    files = {"pkg/__init__.py": "", "pkg/calc.py": FIXED_MODULE,
+             "tests/test_calc.py": "from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"}
+    files.update({f"tests/test_more_{k:02d}.py": "def test_x():\n    assert True\n" for k in range(MAP_PER_RUN + 2)})
+    root = make_repo(tmp_path / "r", files)
+    cache = tmp_path / "cache"
+    code, err, _ = hook(root, "pkg/calc.py", cache=cache)
+    assert code == 0 and f"running {MAP_PER_RUN + 1} test file(s)" in err, err
+    code, err, _ = hook(root, "pkg/calc.py", cache=cache)  # the same content, but 2 files still unmapped
+    assert code == 0 and "running 3 test file(s)" in err and "passed before" not in err, err
+    code, err, _ = hook(root, "pkg/calc.py", cache=cache)
+    assert code == 0 and "passed before on this exact content" in err, err
