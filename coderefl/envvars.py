@@ -162,6 +162,9 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            flags=("fix --exec-memory",), setting="`[fix] exec_memory`"),
     EnvVar("CODEREFL_FIX_IF_NO_SANDBOX", "pass", "When the sandbox cannot start: `pass` (warn) or `fail`.",
            flags=("fix --if-no-sandbox",), setting="`[fix] if_no_sandbox`"),
+    EnvVar("CODEREFL_FIX_CHECK_IN", "host", "Where the staged code's own tests run: `host` (pytest in a fork) or "
+           "`sandbox`; repairs are always checked in the sandbox.", flags=("fix --check-in",),
+           setting="`[fix] check_in`"),
     # the embedded local model server
     EnvVar("CODEREFL_LOCAL_MODEL_PATH", "none", "A GGUF file to serve.", flags=("serve-local --model-path",)),
     EnvVar("CODEREFL_LOCAL_HOST", "127.0.0.1", "Listen address (no authentication: keep it on loopback).",
@@ -200,6 +203,10 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     # set by coderefl itself; listed so that nothing reads a variable missing here
     EnvVar("CODEREFL_FIX_REPORT", "", "Where the fixer's pytest plugin writes its report.", audience="internal"),
     EnvVar("CODEREFL_FIX_TEST_TIMEOUT", "", "The fixer's per-test limit, for its pytest plugin.",
+           audience="internal"),
+    EnvVar("CODEREFL_FIX_TRACE", "0", "`1`: the fixer's pytest plugin records which files each test file reaches.",
+           audience="internal"),
+    EnvVar("CODEREFL_FIX_EXIT_EARLY", "0", "`1`: the fixer's forked pytest exits once its report is written.",
            audience="internal"),
     EnvVar("CODEREFL_WORK_ROOT", "/work", "The runner's work dir inside the sandbox container.",
            audience="internal"),

@@ -29,30 +29,33 @@ from coderefl.cli.options import model_options, pop_model_flags, sandbox_option
 from coderefl.config import load_settings, resolve_model_config
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
-from coderefl.fix.discover import find_root, relative_to_root, staged_files
+from coderefl.fix.check import Check, cache_dir, take_over
+from coderefl.fix.discover import files_to_check, find_root
 from coderefl.fix.fixer import FixConfig, Fixer, FixReport
 from coderefl.records import Limits
 
 #: the hook's id in .pre-commit-hooks.yaml, for the "skip it once" hint
 HOOK_ID = "coderefl-fix"
 #: flags that coderefl.toml's [fix] table may set (when not given otherwise)
-FILE_SETTINGS = ("max_iters", "max_wall", "max_calls", "reflection", "exec_timeout", "exec_memory", "if_no_sandbox")
+FILE_SETTINGS = ("max_iters", "max_wall", "max_calls", "reflection", "exec_timeout", "exec_memory", "if_no_sandbox",
+                 "check_in")
 
 
-async def _run(fixer: Fixer, staged: list[str]) -> FixReport:
+async def _run(fixer: Fixer, staged: list[str], check: Check | None) -> FixReport:
     try:
-        return await fixer.run(staged)
+        return await fixer.run(staged, check)
     finally:
         await fixer.close()
 
 
 def _config(max_iters, max_wall, max_calls, reflection, exec_timeout, exec_memory, dry_run, temperature,
-            if_no_sandbox, pass_cache) -> FixConfig:
+            if_no_sandbox, check_in, cache) -> FixConfig:
     try:
         limits = Limits(timeout_s=exec_timeout, memory_mb=exec_memory, pids=128)
         return FixConfig(
             max_iters=max_iters, max_wall_s=max_wall, max_calls=max_calls, reflection=reflection, limits=limits,
-            dry_run=dry_run, temperature=temperature, if_no_sandbox=if_no_sandbox, pass_cache=pass_cache,
+            dry_run=dry_run, temperature=temperature, if_no_sandbox=if_no_sandbox, check_in=check_in,
+            pass_cache=cache / "fix-passed" if cache else None, reach_cache=cache / "fix-reach" if cache else None,
         )
     except ValueError as err:
         first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
@@ -88,35 +91,28 @@ def _file_settings(ctx: click.Context, values: dict) -> dict:
 @click.option("--exec-memory", type=int, default=1024, show_default=True, help="Memory limit of one sandboxed test run, MB.")
 @click.option("--if-no-sandbox", type=click.Choice(["pass", "fail"]), default="pass", show_default=True,
               help="When the sandbox cannot start (Docker down, image missing): pass with a warning, or fail (exit 2).")
+@click.option("--check-in", type=click.Choice(["host", "sandbox"]), default="host", show_default=True,
+              help="Where your staged code's own tests run; model-written repairs always run in the sandbox.")
 @sandbox_option
 @model_options
 @click.pass_context
 def fix(ctx, files, dry_run, as_json, quiet, sandbox_backend, **kwargs) -> None:
-    """Run the tests covering FILES (default: the staged Python files) in the
-    sandbox and repair the functions whose tests fail."""
+    """Run the tests covering FILES (default: the staged Python files) and
+    repair the functions whose tests fail (repairs are checked in the sandbox)."""
     model_flags = pop_model_flags(kwargs)
     opts = _file_settings(ctx, kwargs)
     under_precommit = os.environ.get("PRE_COMMIT") == "1"
     root = find_root(Path.cwd())
-    if files:
-        staged = [relative_to_root(root, f) for f in files]
-        missing = [f for f in staged if not (root / f).is_file()]
-        if missing:
-            raise BadInput(f"not a file: {missing[0]}")
-    elif under_precommit:
-        staged = []  # pre-commit passed no file of ours: nothing to do
-    else:
-        staged = staged_files(root)
+    staged = files_to_check(root, list(files), under_precommit)
     # the fixer never reads or writes the response cache: a cached failed repair would only replay,
     # and a reply cached from another endpoint must never be applied
     resolved = resolve_model_config(**model_flags)
     model_config = resolved.model_copy(update={"cache": False})
-    # --no-cache (CODEREFL_NO_CACHE=1) also turns off remembering content whose tests passed
-    pass_cache = resolved.cache_path.parent / "fix-passed" if resolved.cache else None
+    # --no-cache (CODEREFL_NO_CACHE=1) also turns off remembering passes and what each test file reached
+    cache = cache_dir() if resolved.cache else None
     if model_config.api != "chat":
         raise BadInput("coderefl fix gives the model instructions, so it needs a chat model (--api chat)")
-    config = _config(dry_run=dry_run, temperature=model_config.temperature, pass_cache=pass_cache, **opts)
-    staged = [f for f in dict.fromkeys(staged) if f.endswith(".py")]
+    config = _config(dry_run=dry_run, temperature=model_config.temperature, cache=cache, **opts)
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(f"coderefl fix: {msg}", err=True))
     if not staged:
         say("no Python files to check")
@@ -140,7 +136,7 @@ def fix(ctx, files, dry_run, as_json, quiet, sandbox_backend, **kwargs) -> None:
         log=say,
         observer=None if quiet or under_precommit else observer,  # pre-commit: events and diffs only
     )
-    report = asyncio.run(_run(fixer, staged))
+    report = asyncio.run(_run(fixer, staged, take_over(root, staged)))
     _render(report, as_json, quiet, dry_run)
     raise SystemExit(report.exit_code)
 

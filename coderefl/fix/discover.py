@@ -48,6 +48,8 @@ def is_test_file(rel: str) -> bool:
 def find_root(start: Path) -> Path:
     """The git work tree containing ``start``, else ``start`` itself."""
     start = start.resolve()
+    if (start / ".git").exists():  # the top of a work tree (where pre-commit runs hooks): no need to ask git
+        return start
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, timeout=30
@@ -251,6 +253,22 @@ def covering_tests(root: Path, staged: list[str], files: list[str] | None = None
             if src in paths and t not in cov.tests_for[src]:
                 cov.tests_for[src].append(t)
     return cov
+
+
+def files_to_check(root: Path, given: list, under_precommit: bool) -> list[str]:
+    """The Python files to check, relative to ``root``, each once: those
+    given; else, under pre-commit, none (it passed no file of ours); else
+    the staged ones."""
+    if given:
+        staged = [relative_to_root(root, f) for f in given]
+        missing = [f for f in staged if not (root / f).is_file()]
+        if missing:
+            raise BadInput(f"not a file: {missing[0]}")
+    elif under_precommit:
+        staged = []
+    else:
+        staged = staged_files(root)
+    return [f for f in dict.fromkeys(staged) if f.endswith(".py")]
 
 
 def relative_to_root(root: Path, path: str | Path, cwd: Path | None = None) -> str:

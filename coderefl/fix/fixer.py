@@ -22,8 +22,10 @@ is a :class:`FixReport` the CLI renders.
 
 from __future__ import annotations
 
+import ast
 import re
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +35,11 @@ from pydantic import BaseModel, Field
 
 from coderefl.errors import ImageMissing, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
-from coderefl.fix.discover import Coverage, conftests_of, covering_tests
-from coderefl.fix.passcache import PassCache, pass_key
-from coderefl.fix.splice import ChangedOnDisk, FuncKey, only_bodies_changed, unified_diff, write_if_unchanged
+from coderefl.fix.discover import Coverage, conftests_of
+from coderefl.fix.check import Check, assertion_line, coverage_summary, host_checker, precheck
+from coderefl.fix.splice import (
+    ChangedOnDisk, FuncKey, keyed_functions, only_bodies_changed, unified_diff, write_if_unchanged,
+)
 from coderefl.fix.testrun import NodeResult, Snapshot, TestRun, run_limits, run_pytest
 from coderefl.model.base import ChatModel
 from coderefl.records import Limits, Step, Trajectory
@@ -60,6 +64,10 @@ class FixConfig(BaseModel):
         "pass", description="when the sandbox cannot start: pass with a warning, or fail (exit 2)"
     )
     pass_cache: Path | None = Field(None, description="where to remember content that passed (None: nowhere)")
+    reach_cache: Path | None = Field(None, description="where to keep what each test file reached (None: static coverage only)")
+    check_in: Literal["host", "sandbox"] = Field(
+        "host", description="where the staged code's own tests run: on the host (like any pytest hook) or in the sandbox"
+    )
 
 
 FixStatus = Literal["passed", "no_tests", "fixed", "failed", "unchecked", "no_sandbox"]
@@ -120,7 +128,7 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
     sources = {s for s in cov.sources if _is_utf8(files.get(s))}  # only UTF-8 files are spliced
     out: list[str] = []
     evidence = "none"
-    for rel, line, _ in reversed(node.frames):
+    for rel, line in reversed(failure_lines(node)):
         if rel in sources and rel in files:
             spans = functions(files[rel])
             span = enclosing(spans, line)
@@ -150,6 +158,33 @@ def locate_candidates(node: NodeResult, cov: Coverage, files: dict[str, bytes]) 
     if evidence == "none" and out:
         evidence = "call"
     return out, evidence
+
+
+#: a traceback entry in pytest's text (``pkg/calc.py:4: in <module>``), as in a collection error's report
+_TRACEBACK_LINE = re.compile(r"^([^\s:][^:\n]*\.py):(\d+): ", re.M)
+
+
+def failure_lines(node: NodeResult) -> list[tuple[str, int]]:
+    """Where a failure went through, outermost first: the recorded traceback
+    frames, else (a collection error has none) the ``file:line:`` entries of
+    pytest's report."""
+    if node.frames:
+        return [(rel, line) for rel, line, _ in node.frames]
+    return [(m.group(1), int(m.group(2))) for m in _TRACEBACK_LINE.finditer(node.message)]
+
+
+def decorator_blamed(rel: str, key: FuncKey, data: bytes, tests: list[NodeResult]) -> bool:
+    """Whether a failing test's traceback passes through a decorator line of
+    the function ``key`` of ``rel``: then the failure is in its decorators,
+    and a repair may change them."""
+    try:
+        node = keyed_functions(ast.parse(data.decode("utf-8"))).get(key)
+    except (SyntaxError, ValueError, UnicodeDecodeError):
+        return False
+    if node is None or not node.decorator_list:
+        return False
+    lines = range(min(d.lineno for d in node.decorator_list), node.lineno)
+    return any(f == rel and line in lines for t in tests for f, line in failure_lines(t))
 
 
 def _is_utf8(data: bytes | None) -> bool:
@@ -212,41 +247,10 @@ def _failure_names(message: str) -> set[str]:
     return names
 
 
-def coverage_summary(cov: Coverage, nodes: int | None = None, cached: bool = False) -> str:
-    """``3 files: 2 covered by 5 tests in 2 test files, 1 not covered (c.py)``."""
-    files = len(cov.sources) + len(cov.staged_tests) + len(cov.conftests)
-    covered = [s for s in cov.sources if cov.tests_for.get(s)]
-    bare = [s for s in cov.sources if not cov.tests_for.get(s)] + [c for c, ts in cov.conftests.items() if not ts]
-    n_files = len(cov.all_tests())
-    head = f"{files} file{'s' * (files != 1)}"
-    if not n_files:
-        return f"{head}, no test covers {'it' if files == 1 else 'them'}: {', '.join(bare)}"
-    tests = f"{nodes} test{'s' * (nodes != 1)} in " if nodes is not None else ""
-    parts = []
-    if cov.staged_tests:
-        parts.append(f"{len(cov.staged_tests)} test file{'s' * (len(cov.staged_tests) != 1)}")
-    if cov.conftests:
-        parts.append(f"{len(cov.conftests)} conftest.py")
-    if covered:
-        parts.append(f"{len(covered)} covered")
-    if bare:
-        parts.append(f"{len(bare)} not covered ({', '.join(bare)})")
-    ran = f"{tests}{n_files} test file{'s' * (n_files != 1)}"
-    return f"{head}: {', '.join(parts)}; " + (f"{ran} passed before on this exact content, not re-run" if cached else f"ran {ran}")
+def _sandbox_checker() -> str:
+    from coderefl.execution.image import image_tag
 
-
-def assertion_line(message: str, limit: int = 200) -> str:
-    """pytest's explanation of a failure on one line: the first ``E`` line
-    and the first of its ``where`` details, ``assert -1 == 5 (where -1 =
-    add(2, 3))``; else the report's last line."""
-    errors = [ln[1:].strip() for ln in message.splitlines() if ln.startswith("E ") and ln[1:].strip()]
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    if not errors:
-        text = lines[-1] if lines else ""
-    else:
-        where = next((e.lstrip("+ ").strip() for e in errors[1:] if e.startswith("+")), "")
-        text = errors[0] + (f" ({where})" if where else "")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"sandbox {image_tag()}"
 
 
 def _sandbox_reason(err: SandboxError) -> str:
@@ -255,19 +259,6 @@ def _sandbox_reason(err: SandboxError) -> str:
     if isinstance(err, ImageMissing):
         return str(err)
     return str(err).split(";")[0].strip()
-
-
-def syntax_problems(root: Path, files: list[str]) -> list[str]:
-    """``file:line: SyntaxError: ...`` for each file that does not compile."""
-    out = []
-    for rel in files:
-        try:
-            compile((root / rel).read_bytes(), rel, "exec", dont_inherit=True)
-        except SyntaxError as err:
-            out.append(f"{rel}:{err.lineno or 1}: SyntaxError: {err.msg}")
-        except (OSError, ValueError):
-            continue
-    return out
 
 
 class Fixer:
@@ -293,6 +284,8 @@ class Fixer:
         self.observer = observer
         self.model: ChatModel | None = None
         self._own_sandbox: Sandbox | None = None
+        #: per file, the repaired functions whose decorators the repair could change (the failure was in them)
+        self._decorators: defaultdict[str, list[FuncKey]] = defaultdict(list)
 
     def _remaining(self, t0: float) -> float:
         return self.config.max_wall_s - (time.monotonic() - t0)
@@ -308,41 +301,31 @@ class Fixer:
             self.sandbox = sandbox
         return self.sandbox
 
-    async def run(self, staged: list[str]) -> FixReport:
+    async def run(self, staged: list[str], check: Check | None = None) -> FixReport:
+        """Check the staged files (``check``: done already, by the hook's
+        fast entry) and repair what fails."""
         t0 = time.monotonic()
         cfg = self.config
-        cov = covering_tests(self.root, staged)
-        tests = cov.all_tests()
-        if not tests:
-            return FixReport("no_tests", coverage=coverage_summary(cov))
-        checked = [*cov.staged_tests, *cov.conftests, *(s for s in cov.sources if cov.tests_for.get(s))]
-        broken = syntax_problems(self.root, checked)
-        if broken:
-            return FixReport("failed", problems=broken, coverage=coverage_summary(cov))
+        if check is None:
+            check = precheck(self.root, staged, passes=cfg.pass_cache, reach=cfg.reach_cache,
+                             timeout_s=cfg.limits.timeout_s, host=cfg.check_in == "host", log=self.log)
+        cov, tests = check.cov, check.tests
+        if check.status == "no_tests":
+            return FixReport("no_tests", coverage=check.summary)
+        if check.status == "syntax":
+            return FixReport("failed", problems=check.problems, coverage=check.summary)
+        if check.status in ("cached", "passed"):
+            return FixReport("passed", tests_run=tests, coverage=check.summary)
         snapshot = Snapshot.read(self.root, must_have=[*cov.sources, *tests])
-        cache = PassCache(cfg.pass_cache) if cfg.pass_cache is not None else None
-        key = pass_key(snapshot.files, tests) if cache is not None else ""
-        if cache is not None and cache.passed(key):
-            return FixReport("passed", tests_run=tests, coverage=coverage_summary(cov, cached=True))
-        try:
-            sandbox = await self._start_sandbox(snapshot)
-        except SandboxError as err:
-            why = _sandbox_reason(err)
-            if cfg.if_no_sandbox == "fail":
-                return FixReport("no_sandbox", problems=[f"the tests cannot run: {why}"], coverage=coverage_summary(cov))
-            return FixReport("unchecked", coverage=coverage_summary(cov), problems=[
-                f"tests not run, commit not checked: {why} (to block commits instead, set if_no_sandbox = \"fail\" "
-                "under [fix] in coderefl.toml, or CODEREFL_FIX_IF_NO_SANDBOX=fail)"
-            ])
-        self.log(f"running {len(tests)} test file(s) in the sandbox: {', '.join(tests)}")
-        baseline = await run_pytest(sandbox, snapshot, tests, cfg.limits)
-        if baseline.passed:
-            if cache is not None:
-                cache.remember(key)
-            self.log(f"{len(baseline.nodes)} tests pass")
-            return FixReport("passed", tests_run=tests, coverage=coverage_summary(cov, len(baseline.nodes)))
-        report = FixReport("failed", tests_run=tests, coverage=coverage_summary(cov, len(baseline.nodes)))
-        self.log(f"{len(baseline.failing)} of {len(baseline.nodes)} tests fail")
+        if check.status == "no_host":
+            early, baseline = await self._check_in_sandbox(check, snapshot)
+        else:
+            early, baseline = await self._baseline_for_repairs(check, snapshot)
+        if early is not None:
+            return early
+        assert baseline is not None
+        report = FixReport("failed", tests_run=tests, coverage=check.summary if check.run else coverage_summary(
+            cov, len(baseline.nodes)))
         if baseline.status == "timeout" or not baseline.nodes or all(n.nodeid.startswith("<") for n in baseline.failing):
             report.problems.extend(f"the tests could not run: {_error_summary(n, snapshot)}" for n in baseline.failing)
             report.failing = sorted(baseline.failing_ids())
@@ -360,16 +343,71 @@ class Fixer:
                 c.note = "not applied: other affected tests still fail"
             return report
         self._write_back(report, snapshot, overrides, repaired)
-        if cache is not None and report.status == "fixed" and all(c.written for c in report.changes):
-            cache.remember(pass_key({**snapshot.files, **overrides}, tests))  # what the re-commit will hold
+        if report.status == "fixed" and all(c.written for c in report.changes):
+            # what the re-commit will hold: the whole affected test set passed on it (in the sandbox, where the
+            # host's failures were reproduced first), so the usual second commit runs nothing
+            check.remember(host_checker() if check.run is not None else _sandbox_checker())
         return report
+
+    async def _check_in_sandbox(self, check: Check, snapshot: Snapshot) -> tuple[FixReport | None, TestRun | None]:
+        """The check itself in the sandbox (``check_in = "sandbox"``, or no
+        pytest on the host): a report when it ends here, else the failing run."""
+        cfg, cov, tests = self.config, check.cov, check.tests
+        if check.passed_before(_sandbox_checker()):
+            return FixReport("passed", tests_run=tests, coverage=coverage_summary(cov, cached=True)), None
+        try:
+            sandbox = await self._start_sandbox(snapshot)
+        except SandboxError as err:
+            why = _sandbox_reason(err)
+            if cfg.if_no_sandbox == "fail":
+                return FixReport("no_sandbox", problems=[f"the tests cannot run: {why}"], coverage=check.summary), None
+            return FixReport("unchecked", coverage=check.summary, problems=[
+                f"tests not run, commit not checked: {why} (to block commits instead, set if_no_sandbox = \"fail\" "
+                "under [fix] in coderefl.toml, or CODEREFL_FIX_IF_NO_SANDBOX=fail)"
+            ]), None
+        self.log(f"running {len(tests)} test file(s) in the sandbox: {', '.join(tests)}")
+        baseline = await run_pytest(sandbox, snapshot, tests, cfg.limits)
+        if baseline.passed:
+            check.remember(_sandbox_checker())
+            self.log(f"{len(baseline.nodes)} tests pass")
+            return FixReport("passed", tests_run=tests, coverage=coverage_summary(cov, len(baseline.nodes))), None
+        self.log(f"{len(baseline.failing)} of {len(baseline.nodes)} tests fail")
+        return None, baseline
+
+    async def _baseline_for_repairs(self, check: Check, snapshot: Snapshot) -> tuple[FixReport | None, TestRun | None]:
+        """The tests failed on the host: run them again in the sandbox, where
+        every repair is verified, so that the repairs are judged against the
+        same environment. A report when no repair can be tried."""
+        failing = check.failing
+        report = FixReport("failed", tests_run=check.tests, coverage=check.summary,
+                           failing=sorted(n.nodeid for n in failing),
+                           why={n.nodeid: assertion_line(n.message) for n in failing if not n.nodeid.startswith("<")})
+        if all(n.nodeid.startswith("<") for n in failing) or check.run.status == "timeout":
+            report.problems.extend(f"the tests could not run: {_error_summary(n, snapshot)}" for n in failing)
+            return report, None
+        try:
+            sandbox = await self._start_sandbox(snapshot)
+        except SandboxError as err:
+            report.problems.append(f"not repaired: a repair is checked in the sandbox, which cannot start: "
+                                   f"{_sandbox_reason(err)}")
+            return report, None
+        self.log(f"running {len(check.tests)} test file(s) in the sandbox, to check repairs against")
+        baseline = await run_pytest(sandbox, snapshot, check.tests, self.config.limits)
+        if baseline.passed:
+            report.problems.append(
+                f"not repaired: {len(failing)} test(s) fail on this machine but pass in the sandbox "
+                "(a difference of installed packages or environment, not a bug in the code?)"
+            )
+            return report, None
+        return None, baseline
 
     def _write_back(
         self, report: FixReport, snapshot: Snapshot, overrides: dict[str, bytes], repaired: dict[str, list[FuncKey]]
     ) -> None:
         """Check every changed file's AST outside the repaired bodies, then
         write them all (or, if one check fails, none)."""
-        whys = {c.file: only_bodies_changed(snapshot.files[c.file], overrides[c.file], repaired[c.file])
+        whys = {c.file: only_bodies_changed(snapshot.files[c.file], overrides[c.file], repaired[c.file],
+                                            decorators=self._decorators[c.file])
                 for c in report.changes}
         if any(whys.values()):  # never expected: every splice was checked the same way
             for c in report.changes:
@@ -433,6 +471,8 @@ class Fixer:
                 repairer = Repairer(self.model, self.sandbox, snapshot, tests, self._agent_config(t0), self.observer)
             repairer.config = self._agent_config(t0)
             self.log(f"repairing {target.file}::{target.qualname} ({len(target.tests)} failing test(s), found by {target.evidence})")
+            blamed = decorator_blamed(target.file, (target.qualname, target.occurrence), files[target.file], target.tests)
+            target.decorators = blamed
             result = await repairer.repair(target, current, overrides)
             report.trajectories.append(result.trajectory)
             if result.model_error is not None:
@@ -441,6 +481,8 @@ class Fixer:
             if result.new_source is not None and result.run is not None and result.key is not None:
                 overrides[target.file] = result.new_source
                 repaired.setdefault(target.file, []).append(result.key)
+                if blamed:
+                    self._decorators[target.file].append(result.key)
                 current = result.run
                 self.log(f"repaired {target.file}::{target.qualname}")
             else:

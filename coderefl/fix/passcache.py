@@ -2,14 +2,18 @@
 
 The second commit of the usual fixer session (the hook repaired a file,
 you re-stage it and commit again) runs the same tests on the same bytes
-that the fixer has just seen pass in the sandbox; so does a re-run after
-another hook (black, say) stopped the commit without changing anything
-the tests read. A marker file named by a digest of everything the verdict
-depends on lets that run skip the sandbox:
+that the fixer has just seen pass; so does a re-run after another hook
+(black, say) stopped the commit without changing anything the tests read.
+A marker file named by a digest of everything the verdict depends on lets
+that run skip the tests:
 
-* every file copied into the sandbox (path and bytes), so any change to any
-  file of the work tree (not only the staged ones) is a miss;
-* the test files run, coderefl's version and the sandbox image's tag.
+* the content of every file the covering tests read as code: the staged
+  files, the test files, their ``conftest.py`` files, the modules they
+  import (static analysis) and the files they reached when traced;
+* the size and modification time of every other file of the work tree (a
+  data file a test opens), so a change anywhere is a miss;
+* the test files run, coderefl's version and what checked them (this
+  Python on the host, or the sandbox image's tag).
 
 Only passes are remembered (a failure is always re-run and repaired), the
 markers are empty files written atomically, and a missing or unwritable
@@ -19,21 +23,31 @@ cache directory only means no reuse.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import coderefl
 from coderefl.atomic import atomic_write_bytes
 
 
-def pass_key(files: Mapping[str, bytes], tests: Sequence[str]) -> str:
-    from coderefl.execution.image import image_tag
-
+def pass_key(root: Path, files: Iterable[str], content: Iterable[str], tests: Sequence[str], checker: str) -> str:
+    """The digest naming a pass: ``content`` files by their bytes, the other
+    ``files`` by size and modification time."""
+    content = set(content)
     h = hashlib.sha256()
-    for part in (coderefl.__version__, image_tag(), "\0".join(tests)):
+    for part in (coderefl.__version__, checker, "\0".join(tests)):
         h.update(part.encode() + b"\0\0")
-    for rel in sorted(files):
-        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    for rel in sorted({*files, *content}):
+        path = root / rel
+        try:
+            if rel in content:
+                token = hashlib.sha256(path.read_bytes()).digest()
+            else:
+                st = path.stat()
+                token = f"{st.st_size}:{st.st_mtime_ns}".encode()
+        except OSError:
+            token = b"-"
+        h.update(rel.encode() + b"\0" + token)
     return h.hexdigest()
 
 

@@ -55,6 +55,8 @@ class Target:
     tests: list[NodeResult] = field(default_factory=list)
     evidence: str = "call"  # "traceback" or "call": how the function was located
     occurrence: int = 0  # which definition of ``qualname`` in the file (a property's setter is 1)
+    #: a failing traceback goes through its decorators: the repair may change them too
+    decorators: bool = False
 
     @property
     def name(self) -> str:
@@ -142,7 +144,7 @@ class FunctionRepair:
         self.tests = failing_test_sources(repairer.snapshot, overrides, target.tests)
         self.first = prompts.repair(target.qualname, target.file, self.original, function_context(data, key),
                                     self.tests, focused_feedback(baseline, baseline, target))
-        self.known = {body_fingerprint(self.original): "the original"}
+        self.known = {self.key(self.original): "the original"}
         self.attempt = self.original
         #: the accepted repair: the whole file and the run that accepted it
         self.accepted: tuple[bytes, TestRun] | None = None
@@ -164,12 +166,12 @@ class FunctionRepair:
         return prompts.reflect(self.target.qualname, self.target.file, code, self.tests, feedback)
 
     def key(self, code: str) -> str:
-        return body_fingerprint(code)
+        return body_fingerprint(code, decorators=self.target.decorators) or code
 
     async def evaluate(self, ep: Episode, codes: list[str], iteration: int) -> Verdict:
         func = self.attempt = codes[0]
         try:
-            new = splice(self.data, self.span, func)
+            new = splice(self.data, self.span, func, decorators=self.target.decorators)
         except SpliceError as err:
             ep.decide(f"not run: {err}", iteration=iteration)
             return Verdict(passed=False, code=func, feedback=f"Your function could not be put into the file: {err}")

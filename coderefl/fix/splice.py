@@ -3,7 +3,10 @@
 Never change what the repair was not asked to change. Only the *body* of
 the repaired function is replaced, after its docstring: the decorators,
 the ``def`` line(s) (name, parameters, annotations), the docstring and
-every byte outside the body stay exactly as they were. The new body takes
+every byte outside the body stay exactly as they were. One exception, the
+decorators, when the failure is in them (a traceback line on a decorator:
+``@lru_cache(maxsize="128")`` raising at import): then the reply's
+decorators replace the original ones (``splice(..., decorators=True)``). The new body takes
 the indentation style of the file (tabs or N spaces, whatever the model
 used) and the file's line ending; the lines inside a multi-line string of
 the reply are kept verbatim, so string values are what the model wrote.
@@ -107,11 +110,13 @@ def _parse(data: bytes, what: str) -> ast.Module:
         raise SpliceError(f"{what} does not parse: {getattr(err, 'msg', err)}{where}") from None
 
 
-def only_bodies_changed(old: bytes, new: bytes, keys: Iterable[FuncKey]) -> str | None:
+def only_bodies_changed(old: bytes, new: bytes, keys: Iterable[FuncKey], decorators: Iterable[FuncKey] = ()) -> str | None:
     """None when ``new``'s AST equals ``old``'s once the bodies of the
-    functions ``keys`` (after a docstring, which must stay) are blanked out
-    in both; else one line on what differs."""
+    functions ``keys`` (after a docstring, which must stay), and the
+    decorator lists of the functions ``decorators``, are blanked out in
+    both; else one line on what differs."""
     keys = set(keys)
+    decorators = set(decorators) & keys
     try:
         trees = [_parse(old, "the original file"), _parse(new, "the repaired file")]
     except SpliceError as err:
@@ -126,6 +131,8 @@ def only_bodies_changed(old: bytes, new: bytes, keys: Iterable[FuncKey]) -> str 
         keep = 1 if _has_docstring(old_funcs[key]) else 0
         for node in (old_funcs[key], new_funcs[key]):
             node.body = node.body[:keep]
+            if key in decorators:
+                node.decorator_list = []
     if ast.dump(trees[0]) == ast.dump(trees[1]):
         return None
     for key in sorted(keys):  # name the changed function, else "elsewhere"
@@ -251,9 +258,10 @@ def _reindent(body: list[tuple[bool, bytes]], reply_indent: bytes, indent: bytes
     return out
 
 
-def splice(data: bytes, span: FunctionSpan, func: str) -> bytes:
+def splice(data: bytes, span: FunctionSpan, func: str, *, decorators: bool = False) -> bytes:
     """``data`` with the body of the function at ``span`` replaced by the
-    body of ``func`` (a dedented definition of the same name).
+    body of ``func`` (a dedented definition of the same name); with
+    ``decorators`` (the failure is in them), its decorators too.
 
     Raises :class:`SpliceError` when the result does not compile, or when
     anything but that body would change."""
@@ -292,19 +300,43 @@ def splice(data: bytes, span: FunctionSpan, func: str) -> bytes:
     new = data[:start] + (block if own_line else nl + block) + data[end:]
     if new[:start] != data[:start] or not new.endswith(data[end:]):  # pragma: no cover - by construction
         raise SpliceError("bytes outside the function's body would change")
+    header = decorators
+    if header:
+        new = _swap_decorators(new, lines, node, func, span.name, def_indent, nl)
     try:
         compile(new.decode("utf-8"), span.qualname, "exec", dont_inherit=True)
     except SyntaxError as err:
         raise SpliceError(f"the repaired file does not compile: {err.msg} (line {err.lineno})") from None
-    why = only_bodies_changed(data, new, [key])
+    why = only_bodies_changed(data, new, [key], decorators=[key] if header else ())
     if why is not None:
         raise SpliceError(why)
     return new
 
 
-def body_fingerprint(func: str) -> str | None:
+def _swap_decorators(new: bytes, lines: "_Lines", node: FuncNode, func: str, name: str, def_indent: bytes, nl: bytes) -> bytes:
+    """``new`` with the original decorator lines (whose bytes precede the
+    body, so the original's offsets hold) replaced by the reply's, at the
+    ``def``'s indentation. The same bytes when the decorators are the same."""
+    reply = _parse(func.encode("utf-8"), "the repaired function")
+    rnode = next((n for n in reply.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name), None)
+    if rnode is None or [ast.dump(d) for d in rnode.decorator_list] == [ast.dump(d) for d in node.decorator_list]:
+        return new
+    start = lines.offset(_first_line(node), 0)
+    end = lines.offset(node.lineno, 0)
+    rlines = _Lines(func.encode("utf-8"))
+    rindent = _leading(rlines.line(rnode.lineno))
+    out = b""
+    for n in range(_first_line(rnode), rnode.lineno):
+        text = rlines.line(n)
+        out += def_indent + (text[len(rindent):] if text.startswith(rindent) else text.lstrip(b" \t")) + nl
+    return new[:start] + out + new[end:]
+
+
+def body_fingerprint(func: str, *, decorators: bool = False) -> str | None:
     """What a definition's body does, ignoring its docstring, comments and
-    layout: two replies with the same fingerprint are the same repair."""
+    layout: two replies with the same fingerprint are the same repair. Its
+    decorators count too when the repair may change them (``decorators``),
+    since the splice then takes them."""
     try:
         node = ast.parse(func).body[0]
     except (SyntaxError, IndexError, ValueError):
@@ -312,7 +344,8 @@ def body_fingerprint(func: str) -> str | None:
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     body = node.body[1:] if _has_docstring(node) else node.body
-    return ast.dump(ast.Module(body=body, type_ignores=[]))
+    head = [ast.dump(d) for d in node.decorator_list] if decorators else []
+    return "\n".join([*head, ast.dump(ast.Module(body=body, type_ignores=[]))])
 
 
 def reply_header_note(original: str, func: str) -> str | None:

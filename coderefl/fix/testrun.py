@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from coderefl.errors import BadInput
 from coderefl.execution.base import Sandbox
 from coderefl.fix.discover import repo_files
+from coderefl.fix.pytest_report import PLUGIN, NodeResult, judge, nodes_of, per_test_timeout
 from coderefl.fix.splice import digest
 from coderefl.records import ExecutionResult, Limits, TestOutcome
 
@@ -34,114 +35,8 @@ from coderefl.records import ExecutionResult, Limits, TestOutcome
 MAX_FILE_BYTES = 2 * 1024 * 1024
 #: the whole snapshot must stay below this
 MAX_SNAPSHOT_BYTES = 96 * 1024 * 1024
-#: failure text kept per test (head and tail of pytest's report)
-MESSAGE_HEAD, MESSAGE_TAIL = 800, 3200
 REPO_DIR = "repo"
 PLUGIN_DIR = "_coderefl"
-
-PLUGIN = r'''
-"""coderefl fix: record pytest outcomes as JSON (runs inside the sandbox)."""
-import json
-import os
-import signal
-
-import pytest
-
-_ROOT = os.path.realpath(os.getcwd())
-_RESULTS = {}
-_FRAMES = {}
-_BAD = ("failed", "error")
-
-
-def _rel(path):
-    p = os.path.realpath(str(path))
-    if p.startswith(_ROOT + os.sep):
-        return os.path.relpath(p, _ROOT).replace(os.sep, "/")
-    return None
-
-
-def _trim(text, head=%(head)d, tail=%(tail)d):
-    text = text or ""
-    if len(text) <= head + tail:
-        return text
-    return text[:head] + "\n... (%%d characters cut) ...\n" %% (len(text) - head - tail) + text[-tail:]
-
-
-def _record(nodeid, status, message):
-    prev = _RESULTS.get(nodeid)
-    if prev is None or (status in _BAD and prev["status"] not in _BAD):
-        _RESULTS[nodeid] = {"nodeid": nodeid, "status": status, "message": _trim(message)}
-
-
-class TestTimeout(Exception):
-    """A test ran past its share of the time: raised inside the running
-    code, so the traceback shows where it was looping."""
-
-
-def _alarm(signum, frame):
-    raise TestTimeout("the test was still running after %%ss: an infinite loop or a very slow function?"
-                      %% os.environ.get("CODEREFL_FIX_TEST_TIMEOUT"))
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    limit = float(os.environ.get("CODEREFL_FIX_TEST_TIMEOUT") or 0)
-    old = signal.signal(signal.SIGALRM, _alarm) if limit > 0 else None
-    if limit > 0:
-        signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        if limit > 0:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-
-
-def pytest_runtest_makereport(item, call):
-    if call.excinfo is None:
-        return None
-    try:
-        frames = _FRAMES.setdefault(item.nodeid, [])
-        for entry in call.excinfo.traceback:
-            rel = _rel(entry.path)
-            if rel is not None:
-                frames.append([rel, entry.lineno + 1, entry.name])
-    except Exception:
-        pass
-    return None
-
-
-def pytest_runtest_logreport(report):
-    if report.when == "call":
-        if report.passed:
-            status = "passed"
-        elif report.skipped:
-            status = "skipped"
-        else:
-            status = "failed"
-    elif report.failed:
-        status = "error"
-    elif report.when == "setup" and report.skipped:
-        status = "skipped"
-    else:
-        return
-    _record(report.nodeid, status, report.longreprtext if status in _BAD else "")
-
-
-def pytest_collectreport(report):
-    if report.failed:
-        _record(report.nodeid or "<collection>", "error", report.longreprtext)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    tests = []
-    for nodeid, res in _RESULTS.items():
-        res = dict(res)
-        res["frames"] = _FRAMES.get(nodeid, [])[-40:]
-        tests.append(res)
-    with open(os.environ["CODEREFL_FIX_REPORT"], "w") as fh:
-        json.dump({"exitstatus": int(exitstatus), "tests": tests}, fh)
-''' % {"head": MESSAGE_HEAD, "tail": MESSAGE_TAIL}
 
 HARNESS = r'''
 import json
@@ -182,32 +77,6 @@ def test_pytest():
     print(MARK + json.dumps({"exit": code, "report": data, "output": text[-6000:]}), flush=True)
     assert code in (0, 5), "pytest exited with %%s" %% code
 '''
-
-
-@dataclass
-class NodeResult:
-    """One pytest test (or collection error) as the plugin recorded it."""
-
-    nodeid: str
-    status: str  # passed, failed, error, skipped, timeout
-    message: str = ""
-    frames: list[tuple[str, int, str]] = field(default_factory=list)  # (relpath, line, function)
-
-    @property
-    def bad(self) -> bool:
-        return self.status in ("failed", "error", "timeout")
-
-    @property
-    def file(self) -> str:
-        return self.nodeid.split("::", 1)[0]
-
-    @property
-    def name_path(self) -> list[str]:
-        """``tests/t.py::TestA::test_b[1-2]`` -> ``["TestA", "test_b"]``."""
-        parts = self.nodeid.split("::")[1:]
-        if parts:
-            parts[-1] = parts[-1].split("[", 1)[0]
-        return parts
 
 
 @dataclass
@@ -303,12 +172,6 @@ def run_limits(base: Limits, snapshot_bytes: int) -> Limits:
     return base.model_copy(update={"tmpfs_mb": tmpfs, "output_bytes": max(base.output_bytes, 1024 * 1024)})
 
 
-def per_test_timeout(run_timeout: float) -> float:
-    """One test's share of a run's time: a looping test is stopped with a
-    traceback (which names the looping function) while the run goes on."""
-    return round(max(1.0, min(30.0, run_timeout / 3)), 2)
-
-
 async def run_pytest(
     sandbox: Sandbox,
     snapshot: Snapshot,
@@ -348,30 +211,13 @@ def interpret(result: ExecutionResult, mark: str) -> TestRun:
         return TestRun(status, [node], result.stderr, _execution(result, status, [node], ""))
     report = payload.get("report") or {}
     output = payload.get("output") or ""
-    nodes = [
-        NodeResult(
-            nodeid=str(t.get("nodeid", "")),
-            status=str(t.get("status", "error")),
-            message=str(t.get("message", "")),
-            frames=[(str(f[0]), int(f[1]), str(f[2])) for f in t.get("frames", []) if len(f) == 3],
-        )
-        for t in report.get("tests", [])
-    ]
+    nodes = nodes_of(report)
     code = payload.get("exit")
     if payload.get("report") is None and code is not None:
         # pytest ended without its session report (os._exit in the code under test?)
         nodes.append(NodeResult("<pytest>", "error", f"pytest exited with {code} without finishing:\n{output[-2000:]}"))
         return TestRun("error", nodes, output, _execution(result, "error", nodes, output))
-    if code is None:
-        status = "timeout"
-        nodes.append(NodeResult("<pytest>", "timeout", "the test run was still going at its time limit"))
-    elif result.status == "passed" and not any(n.bad for n in nodes) and code in (0, 5):
-        status = "passed"
-    elif any(n.bad for n in nodes):
-        status = "failed"
-    else:
-        status = "error"
-        nodes.append(NodeResult("<pytest>", "error", f"pytest exited with {code}:\n{output[-2000:]}"))
+    status = judge(code, nodes, output, runner_ok=result.status == "passed")
     return TestRun(status, nodes, output, _execution(result, status, nodes, output))
 
 

@@ -6,22 +6,27 @@ the git hook with real ``pre-commit``. Each round changes one source file
 (a new ``VERSION``, so no result can be reused), stages it and runs
 ``git commit``; pre-commit runs black, then coderefl-fix, and prints each
 hook's duration (``verbose: true``). Both hooks are ``language: system``
-entries of this Python (``python -m black``, ``python -m coderefl fix``),
-so no hook virtualenv is built and nothing is downloaded.
+entries of this Python (``python -m black``, ``python -m coderefl.fix``,
+the hook's entry), so no hook virtualenv is built and nothing is
+downloaded. The first commit (not counted) is the first run of the hook in
+the repository: it also runs the test files no run has traced yet.
 
 Cases, each for ``--rounds`` commits:
 
-* ``covered``: the staged file has tests: coderefl starts the Docker
-  sandbox and runs them (they pass: no model is built);
+* ``covered``: the staged file has tests: coderefl runs them on the host
+  (cold: new content every round; they pass: no Docker, no model);
+* ``cached``: the covered case, committed right after ``pre-commit run``
+  on the same staged content (as after another hook stopped the commit):
+  coderefl finds that this exact content passed and runs nothing;
 * ``uncovered``: the staged file has no tests: coderefl only looks;
-* ``re-run``: the covered case, committed right after ``pre-commit run``
-  on the same staged content (as after the hook repaired a file, or another
-  hook stopped the commit): coderefl finds the content passed before.
+* ``sandbox`` (with ``--sandbox-case``): the covered case with
+  ``CODEREFL_FIX_CHECK_IN=sandbox``, the tests in the Docker sandbox as
+  before issue 18's second round.
 
 Reported: the median and spread of each hook's duration, and the median
 ratio coderefl / black, per case.
 
-usage: python3 scripts/bench/fix_hook.py [--rounds 7]
+usage: python3 scripts/bench/fix_hook.py [--rounds 7] [--sandbox-case]
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ CONFIG = f"""repos:
     verbose: true
   - id: coderefl-fix
     name: coderefl fix
-    entry: {sys.executable} -m coderefl fix
+    entry: {sys.executable} -m coderefl.fix
     language: system
     types: [python]
     require_serial: true
@@ -137,6 +142,7 @@ def durations(output: str) -> dict[str, float]:
 
 
 def commit_round(repo: Path, rel: str, k: int, env: dict, rerun: bool = False) -> dict[str, float]:
+    """One commit of a changed ``rel``; each hook's duration."""
     path = repo / rel
     path.write_text(re.sub(r"VERSION = \d+", f"VERSION = {k}", path.read_text()))
     git(repo, "add", rel)
@@ -166,6 +172,7 @@ def summary(name: str, rows: list[dict[str, float]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--sandbox-case", action="store_true", help="also the tests in the Docker sandbox")
     args = ap.parse_args()
     if sh(ROOT, sys.executable, "-m", "black", "--version").returncode != 0:
         raise SystemExit("black is not installed: pip install black")
@@ -178,15 +185,19 @@ def main() -> None:
         env["PRE_COMMIT_HOME"] = str(Path(tmp) / "pre-commit-home")
         env["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # start with nothing remembered
         make_repo(repo, env)
-        commit_round(repo, "pkg/geo.py", 1, env)  # warm-up: disk caches, pre-commit's first run
+        first = commit_round(repo, "pkg/geo.py", 1, env)  # the hook's first run here; disk caches
+        cases = [("covered", "pkg/geo.py", env), ("cached", "pkg/plane.py", env), ("uncovered", "pkg/lonely.py", env)]
+        if args.sandbox_case:
+            cases.append(("sandbox", "pkg/shapes.py", {**env, "CODEREFL_FIX_CHECK_IN": "sandbox"}))
         results = {}
         k = 1
-        for case, rel in (("covered", "pkg/geo.py"), ("uncovered", "pkg/lonely.py"), ("re-run", "pkg/plane.py")):
-            results[case] = []
-            for _ in range(args.rounds):
+        for _ in range(args.rounds):  # the cases interleaved, so that a change of load hits them all
+            for case, rel, case_env in cases:
                 k += 1
-                results[case].append(commit_round(repo, rel, k, env, rerun=case == "re-run"))
+                results.setdefault(case, []).append(commit_round(repo, rel, k, case_env, rerun=case == "cached"))
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+        print(f"first run in the repository (traces all 3 test files): black {first['black']:.2f}s, "
+              f"coderefl-fix {first['coderefl-fix']:.2f}s")
         for case, rows in results.items():
             print(summary(case, rows))
 

@@ -96,11 +96,13 @@ def test_nothing_staged_is_exit_0(tmp_path):
 
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the docker SDK cannot connect
+#: the staged code's own tests in the sandbox too (as before the host check), with Docker down
+SANDBOX_CHECK_NO_DOCKER = {**NO_DOCKER, "CODEREFL_FIX_CHECK_IN": "sandbox"}
 
 
 def test_docker_down_passes_with_one_visible_warning(tmp_path):
     root = buggy_repo(tmp_path / "r")
-    res = run_fix(root, "pkg/calc.py", env_extra={**NO_DOCKER, "PRE_COMMIT": "1"}, modules=True)
+    res = run_fix(root, "pkg/calc.py", env_extra={**SANDBOX_CHECK_NO_DOCKER, "PRE_COMMIT": "1"}, modules=True)
     assert res.returncode == 0, res.stderr
     warning = [ln for ln in res.stderr.splitlines() if "tests not run" in ln]
     assert len(warning) == 1 and "CODEREFL_FIX_IF_NO_SANDBOX=fail" in warning[0], res.stderr
@@ -112,15 +114,15 @@ def test_docker_down_passes_with_one_visible_warning(tmp_path):
 
 def test_docker_down_can_be_made_to_block(tmp_path):
     root = buggy_repo(tmp_path / "r")
-    res = run_fix(root, "pkg/calc.py", env_extra={**NO_DOCKER, "CODEREFL_FIX_IF_NO_SANDBOX": "fail"})
+    res = run_fix(root, "pkg/calc.py", env_extra={**SANDBOX_CHECK_NO_DOCKER, "CODEREFL_FIX_IF_NO_SANDBOX": "fail"})
     assert res.returncode == 2 and "the tests cannot run" in res.stderr and "Traceback" not in res.stderr
     (root / "coderefl.toml").write_text('[fix]\nif_no_sandbox = "fail"\n')
-    res = run_fix(root, "pkg/calc.py", env_extra=NO_DOCKER)
+    res = run_fix(root, "pkg/calc.py", env_extra=SANDBOX_CHECK_NO_DOCKER)
     assert res.returncode == 2 and "the tests cannot run" in res.stderr
-    res = run_fix(root, "pkg/calc.py", "--if-no-sandbox", "pass", env_extra=NO_DOCKER)  # a flag beats the file
+    res = run_fix(root, "pkg/calc.py", "--if-no-sandbox", "pass", env_extra=SANDBOX_CHECK_NO_DOCKER)  # a flag beats the file
     assert res.returncode == 0 and "tests not run" in res.stderr
     (root / "coderefl.toml").write_text('[fix]\nif_no_sandbox = "sometimes"\n')
-    res = run_fix(root, "pkg/calc.py", env_extra=NO_DOCKER)
+    res = run_fix(root, "pkg/calc.py", env_extra=SANDBOX_CHECK_NO_DOCKER)
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1 and "if_no_sandbox" in res.stderr
 
 
@@ -146,7 +148,8 @@ def test_a_syntax_error_names_the_staged_file_and_line(tmp_path):
 @pytest.mark.docker
 def test_a_clean_commit_imports_no_model_client(tmp_path, docker_ready):
     root = buggy_repo(tmp_path / "r", module=FIXED_MODULE)
-    res = run_fix(root, "pkg/calc.py", modules=True)
+    # the check in the sandbox (the host check imports neither: tests/fix/test_check.py)
+    res = run_fix(root, "pkg/calc.py", modules=True, env_extra={"CODEREFL_FIX_CHECK_IN": "sandbox"})
     assert res.returncode == 0, res.stderr
     assert "coderefl fix: 1 file: 1 covered; ran 3 tests in 1 test file" in res.stderr
     assert imported(res) == ["docker"]

@@ -22,6 +22,7 @@ FIXED_MODULE = BUGGY_MODULE.replace("return a - b", "return a + b").replace("len
 
 def fix(root, sandbox, factory, staged=("pkg/calc.py",), **cfg):
     cfg.setdefault("limits", LIMITS)
+    cfg.setdefault("check_in", "sandbox")  # these tests were written for the check in the sandbox; see the host ones below
     fixer = Fixer(root, sandbox, factory, FixConfig(**cfg))
 
     async def go():
@@ -294,3 +295,58 @@ def test_a_property_setter_is_repaired_not_its_getter(fix_sandbox, model_factory
     )
     asks = [a for a in user_messages(openai_server) if "method `celsius`" in a]
     assert "def celsius(self, value):" in asks[0].split("```python")[1]  # the setter was shown, not the getter
+
+
+DECORATOR_BUG = """import functools
+
+
+@functools.lru_cache(maxsize="128")
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+@functools.lru_cache(maxsize=None)
+def square(x):
+    return x * x
+"""
+
+
+def test_host_check_then_a_repair_of_the_decorator_the_failure_is_in(fix_sandbox, model_factory, openai_server, tmp_path):
+    """The staged code fails on the host (at import: a decorator's argument);
+    the repair, checked in the sandbox, may change that decorator and only it."""
+    openai_server.handler = rules(("function `fib`", (
+        "The decorator's maxsize must be an int.\n```python\n@functools.lru_cache(maxsize=128)\n"
+        "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n```")))
+    # imported in the test, so the failure is the test's (a collection error's node vanishes once fixed, and the
+    # repair loop does not accept a repair whose failing test is no longer there)
+    tests = "def test_fib():\n    from pkg.calc import fib, square\n\n    assert fib(10) == 55\n    assert square(3) == 9\n"
+    root = buggy_repo(tmp_path / "r", module=DECORATOR_BUG, tests=tests)
+    report = fix(root, fix_sandbox, model_factory, check_in="host", reflection=False)
+    assert report.status == "fixed", (report.problems, report.failing, [(s.kind, s.note, s.execution and s.execution.tests) for t in report.trajectories for s in t.steps])
+    assert (root / "pkg/calc.py").read_text() == DECORATOR_BUG.replace('maxsize="128"', "maxsize=128")
+    assert [t.task_id for t in report.trajectories] == ["pkg/calc.py::fib"]
+
+
+def test_a_body_bug_keeps_the_decorators_whatever_the_reply(fix_sandbox, model_factory, openai_server, tmp_path):
+    module = DECORATOR_BUG.replace('maxsize="128"', "maxsize=128").replace("fib(n - 2)", "fib(n - 2) + 1")
+    openai_server.handler = rules(("function `fib`", (
+        "```python\n@functools.cache\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n```")))
+    tests = "from pkg.calc import fib\n\n\ndef test_fib():\n    assert fib(10) == 55\n"
+    root = buggy_repo(tmp_path / "r", module=module, tests=tests)
+    report = fix(root, fix_sandbox, model_factory, check_in="host", reflection=False)
+    assert report.status == "fixed", report.problems
+    assert (root / "pkg/calc.py").read_text() == module.replace("fib(n - 2) + 1", "fib(n - 2)")  # maxsize=128 kept
+
+
+def test_a_failure_only_on_this_machine_is_reported_not_repaired(fix_sandbox, tmp_path, monkeypatch):
+    monkeypatch.setenv("FIXER_TEST_ONLY_ON_THE_HOST", "1")
+    tests = ("import os\nfrom pkg.calc import add\n\n\ndef test_env():\n"
+             "    assert 'FIXER_TEST_ONLY_ON_THE_HOST' not in os.environ\n")
+    root = buggy_repo(tmp_path / "r", tests=tests)
+
+    def no_model():
+        raise AssertionError("no repair can help here: the model must not be built")
+
+    report = fix(root, fix_sandbox, no_model, check_in="host")
+    assert report.status == "failed" and report.failing == ["tests/test_calc.py::test_env"]
+    assert any("fail on this machine but pass in the sandbox" in p for p in report.problems), report.problems

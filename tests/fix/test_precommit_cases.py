@@ -92,7 +92,8 @@ def test_a_repair_keeps_decorators_and_tabs(openai_server, tmp_path, docker_read
 
 def test_docker_down_passes_with_a_visible_warning(tmp_path, docker_ready):
     root, env = hooked_repo(tmp_path / "r")
-    code, out = commit(root, env, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    # the staged code's own tests in the sandbox too, as before the host check
+    code, out = commit(root, env, DOCKER_HOST="unix:///nonexistent/docker.sock", CODEREFL_FIX_CHECK_IN="sandbox")
     assert code == 0, out
     assert "Passed" in out and "coderefl fix: tests not run, commit not checked: no Docker engine answers" in out
     assert git(root, "show", "HEAD:pkg/calc.py").stdout == BUGGY_MODULE
@@ -162,3 +163,45 @@ def test_the_recommit_of_a_repair_is_not_run_again(openai_server, tmp_path, dock
     assert code == 0, out
     assert "1 test file passed before on this exact content, not re-run" in out and "tests not run" not in out
     assert git(root, "show", "HEAD:pkg/calc.py").stdout == FIXED_MODULE
+
+
+FAST_CONFIG = CONFIG.replace(f"entry: {sys.executable} -m coderefl fix", f"entry: {sys.executable} -m coderefl.fix")
+
+
+def test_the_fast_entry_checks_a_clean_commit_on_the_host_with_docker_down(tmp_path, docker_ready):
+    root, env = hooked_repo(tmp_path / "r", module=FIXED_MODULE)
+    (root / ".pre-commit-config.yaml").write_text(FAST_CONFIG)
+    git(root, "add", "-A")
+    code, out = commit(root, env, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert code == 0, out
+    assert "Passed" in out and "coderefl fix: 3 tests pass" in out and "tests not run" not in out
+    (root / "pkg/calc.py").write_text(BUGGY_MODULE)  # and a bug is blocked, Docker or not
+    git(root, "add", "-A")
+    code, out = commit(root, env, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert code == 1 and "Failed" in out, out
+    assert "still failing: tests/test_calc.py::test_add: assert -1 == 5 (where -1 = add(2, 3))" in out
+    assert "a repair is checked in the sandbox, which cannot start" in out
+    assert git(root, "show", "HEAD:pkg/calc.py").stdout == FIXED_MODULE
+
+
+def test_a_bug_reached_only_through_a_dynamic_fixture_is_repaired_through_the_fast_entry(openai_server, tmp_path,
+                                                                                         docker_ready):
+    openai_server.handler = rules(("function `add`", ADD_GOOD))
+    root, env = hooked_repo(tmp_path / "r", openai_server, module=FIXED_MODULE,
+                            tests="def test_total(calc):\n    assert calc.add(2, 3) == 5\n")
+    (root / ".pre-commit-config.yaml").write_text(FAST_CONFIG)
+    (root / "tests/conftest.py").write_text(
+        'import importlib\n\nimport pytest\n\n\n@pytest.fixture\ndef calc():\n'
+        '    return importlib.import_module("pkg." + "calc")\n'
+    )
+    git(root, "add", "-A")
+    assert git(root, "commit", "-q", "--no-verify", "-m", "tests").returncode == 0
+    (root / "pkg/calc.py").write_text(BUGGY_MODULE)  # only the module is staged: no test imports it
+    git(root, "add", "pkg/calc.py")
+    env = {**env, "CODEREFL_NO_CACHE": "0", "CODEREFL_CACHE_PATH": str(tmp_path / "cache" / "responses.sqlite")}
+    code, out = commit(root, env)
+    assert code == 1 and "Fixing pkg/calc.py" in out, out
+    assert "return a + b" in (root / "pkg/calc.py").read_text()
+    git(root, "add", "-u")
+    code, out = commit(root, env)
+    assert code == 0 and "passed before on this exact content" in out, out

@@ -1,0 +1,98 @@
+"""Which repository files each test file reached when it last ran (dynamic coverage).
+
+Static import analysis (:mod:`coderefl.fix.discover`) cannot see a module
+reached through ``importlib``, a string, or a fixture whose module is
+chosen at run time. So every host run of the tests is traced
+(:mod:`coderefl.fix.pytest_report`): for each test file, the repository
+files whose code its collection, its tests and the fixtures they use
+called into. This module keeps those maps between runs, one JSON file per
+repository under the fixer's cache directory, each entry stamped with a
+digest of the test file and the ``conftest.py`` files pytest loads for it.
+
+How the hook uses it: a test file covers a staged file when static
+analysis says so *or* its recorded reach contains the file. A test file
+with no entry yet (a new one, or the first run in a repository) is run
+once with the covering tests, so that its reach gets recorded; its
+failures count only if it turns out to reach a staged file. An entry
+whose stamp is out of date is still used (it can only add tests) and is
+replaced the next time that test file runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from coderefl.atomic import atomic_write_bytes
+from coderefl.fix.discover import conftests_of
+
+VERSION = 1
+
+
+def stamp(root: Path, test_file: str, existing: set[str]) -> str:
+    """A digest of a test file and the conftest.py files it loads."""
+    h = hashlib.sha256()
+    for rel in (test_file, *conftests_of(test_file, existing)):
+        try:
+            data = (root / rel).read_bytes()
+        except OSError:
+            data = b""
+        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+class ReachMap:
+    """Test file -> the repository files it reached, persisted (or not, with
+    ``path=None``: then nothing is remembered and nothing extra is run)."""
+
+    def __init__(self, path: Path | None, entries: dict[str, dict] | None = None) -> None:
+        self.path = path
+        self.entries: dict[str, dict] = entries or {}
+
+    @classmethod
+    def load(cls, cache_dir: Path | None, root: Path) -> "ReachMap":
+        if cache_dir is None:
+            return cls(None)
+        path = cache_dir / f"reach-{hashlib.sha256(str(root).encode()).hexdigest()[:16]}.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls(path)
+        if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("tests"), dict):
+            return cls(path)
+        return cls(path, {k: v for k, v in doc["tests"].items() if isinstance(v, dict)})
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def unmapped(self, root: Path, tests: list[str], existing: set[str]) -> list[str]:
+        """Test files never traced, or changed (with their conftests) since:
+        run them once to learn their reach."""
+        if not self.enabled:
+            return []
+        return [t for t in tests if self.entries.get(t, {}).get("stamp") != stamp(root, t, existing)]
+
+    def tests_reaching(self, source: str) -> list[str]:
+        return sorted(t for t, e in self.entries.items() if source in e.get("files", ()))
+
+    def files_of(self, test_file: str) -> list[str]:
+        return list(self.entries.get(test_file, {}).get("files", ()))
+
+    def record(self, root: Path, reached: dict[str, list[str]], existing: set[str]) -> None:
+        """Replace the entries of the test files a traced run reached."""
+        for test_file, files in reached.items():
+            if test_file in existing:
+                self.entries[test_file] = {"stamp": stamp(root, test_file, existing), "files": sorted(files)}
+        for gone in [t for t in self.entries if t not in existing]:
+            del self.entries[gone]
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        doc = {"version": VERSION, "tests": self.entries}
+        try:
+            atomic_write_bytes(self.path, json.dumps(doc, sort_keys=True).encode())
+        except OSError:
+            pass
