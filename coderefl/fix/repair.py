@@ -74,13 +74,21 @@ class RepairResult:
 
 
 def accepts(run: TestRun, baseline: TestRun, target: Target) -> bool:
-    """The target's tests pass, nothing that passed fails, nothing vanished."""
+    """The target's tests pass, nothing that passed fails, nothing vanished.
+    A collection error of a test file (a node with no ``::``) is fixed when
+    that file's tests now run and none fails: its own node is gone then."""
     if run.status not in ("passed", "failed"):
         return False
     by_id = {n.nodeid: n for n in run.nodes}
-    if any(by_id.get(t.nodeid) is None or by_id[t.nodeid].bad for t in target.tests):
-        return False
-    before = {n.nodeid for n in baseline.nodes if not n.nodeid.startswith("<")}
+    collected = {t.nodeid for t in target.tests if "::" not in t.nodeid and t.nodeid not in by_id}
+    for t in target.tests:
+        if t.nodeid in collected:
+            now = [n for n in run.nodes if n.nodeid.startswith(t.nodeid + "::")]
+            if not now or any(n.bad for n in now):
+                return False
+        elif by_id.get(t.nodeid) is None or by_id[t.nodeid].bad:
+            return False
+    before = {n.nodeid for n in baseline.nodes if not n.nodeid.startswith("<")} - collected
     if not before <= set(by_id):
         return False
     return run.failing_ids() <= baseline.failing_ids()
