@@ -46,7 +46,7 @@ async def run_once(server, root, tasks, *, samples=1, concurrency=4, max_problem
     try:
         await sandbox.start()
         sched = Scheduler(
-            strategy=OneShot(model, sandbox, AgentConfig()), scorer=scorer, sandbox=sandbox, store=store,
+            strategy=lambda m, s: OneShot(m, s, AgentConfig()), scorer=scorer, model=model, sandbox=sandbox, store=store,
             model_name="scripted-model", max_problems=max_problems or concurrency, stats=stats,
         )
         records = await sched.run(tasks, samples)
