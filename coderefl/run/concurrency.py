@@ -101,7 +101,7 @@ class ModelSlots:
 class ItemModelSlot:
     """One problem's way to the model slots: its calls queue at
     ``priority``, and it keeps the slot from one call to the next (see
-    :class:`ModelSlots`). The problem's calls are sequential."""
+    :class:`ModelSlots`)."""
 
     def __init__(self, gate: PriorityGate, priority: Any, hold_s: float) -> None:
         self._gate = gate
@@ -120,8 +120,9 @@ class ItemModelSlot:
         return True
 
     def done(self) -> None:
-        """The call ended: keep the slot a moment for the next one."""
-        if self._hold_s <= 0:
+        """The call ended: keep the slot a moment for the next one (one slot
+        at most: a second call that ran beside the first gives its slot back)."""
+        if self._hold_s <= 0 or self._kept:
             self._gate.release()
             return
         self._kept = True

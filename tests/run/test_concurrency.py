@@ -20,7 +20,7 @@ def passing(_program, _tests):
     return verdict([("test_x", "passed")])
 
 
-def order_of_calls(young_between: str, hold_s: float = 0.5) -> list[str]:
+def order_of_calls(young_between: str, hold_s: float | None = None) -> list[str]:
     """One model slot. A young problem asks twice (``young_between`` its two
     calls: nothing, a sandbox run, or a pause longer than the hold); an
     older one asks while the young one's first call is in flight. The
@@ -34,8 +34,9 @@ def order_of_calls(young_between: str, hold_s: float = 0.5) -> list[str]:
         stats = RunStats()
         cfg = resolve_model_config(settings={}, env={}, model="scripted-model", base_url=url, api_key="k",
                                    cache_path=None, no_cache=True)
-        model = CountingModel(build_model(cfg), stats, 1)
-        model.slots = ModelSlots(1, hold_s=hold_s)
+        model = CountingModel(build_model(cfg), stats, 1)  # the run's own default hold
+        if hold_s is not None:
+            model.slots = ModelSlots(1, hold_s=hold_s)
         sandbox = CountingSandbox(InMemorySandbox(passing), stats, 1)
         young, old = ItemScope(ItemClock(started=5.0)), ItemScope(ItemClock(started=1.0))
 
@@ -47,7 +48,7 @@ def order_of_calls(young_between: str, hold_s: float = 0.5) -> list[str]:
             if young_between == "sandbox run":
                 assert (await sandbox.for_item(young).run("x = 1", "assert x == 1")).passed
             elif young_between == "pause":
-                await asyncio.sleep(3 * hold_s)
+                await asyncio.sleep(3 * (hold_s or 0))
             await ask(young, "young 2")
             young.close()
 
@@ -152,5 +153,19 @@ def test_a_failed_background_start_stops_the_run_and_fails_every_run():
                 await sandbox.for_item(ItemScope()).run("x = 1")
         finally:
             await sandbox.close()
+
+    asyncio.run(main())
+
+
+def test_calls_of_one_problem_side_by_side_keep_one_slot_at_most():
+    async def main():
+        slots = ModelSlots(3, hold_s=60.0)
+        item = slots.for_item(priority=1.0)
+        assert await item.acquire() and await item.acquire()  # two calls at once: two slots
+        item.done()
+        item.done()
+        assert slots.gate.held == 1  # the second gave its slot back, one is kept
+        item.let_go()
+        assert slots.gate.held == 0
 
     asyncio.run(main())
