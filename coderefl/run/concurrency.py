@@ -3,10 +3,8 @@ or starts solving next.
 
 Three limits, each with the order in which waiters get in:
 
-* :class:`ModelSlots`: ``--concurrency`` model calls at once; queued calls
-  go oldest problem first, and a problem keeps its slot from one of its
-  calls to the next (:class:`ItemModelSlot`), so a chain of calls is not
-  queued behind newer problems between two links;
+* :class:`PriorityGate`: ``--concurrency`` model calls at once (held by
+  :class:`coderefl.run.instrument.CountingModel`), oldest problem first;
 * :class:`SandboxSlots`: ``--sandbox-concurrency`` sandbox runs at once,
   oldest problem first, measurements after every agent run; dispatched by
   worker threads when the backend runs synchronously at heart;
@@ -29,11 +27,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from coderefl.errors import SandboxUnavailable
-
-#: how long a problem keeps its model slot after a call, waiting for its next
-#: one; given up at once when the problem runs in the sandbox or ends
-MODEL_HOLD_S = 0.5
-
 
 class PriorityGate:
     """At most ``size`` holders at once; waiters get in lowest priority
@@ -70,79 +63,6 @@ class PriorityGate:
                 fut.set_result(None)  # the slot passes straight to the waiter
                 return
         self.held -= 1
-
-
-class ModelSlots:
-    """``size`` model calls in flight at once.
-
-    Why a problem holds its slot between calls: the answers of many calls
-    arrive together, and a slot handed to the next waiter the moment its
-    call ends goes to a newer problem before the older one has even asked
-    again, so a long chain would lose a whole call's latency on each of
-    those bursts. :class:`ItemModelSlot` keeps the slot for
-    ``hold_s`` after a call; the problem gives it up sooner when it runs in
-    the sandbox (:meth:`ItemModelSlot.let_go`) or ends."""
-
-    def __init__(self, size: int, hold_s: float = MODEL_HOLD_S) -> None:
-        self.gate = PriorityGate(size)
-        self.hold_s = hold_s
-
-    def for_item(self, priority: Any) -> ItemModelSlot:
-        return ItemModelSlot(self.gate, priority, self.hold_s)
-
-    async def acquire(self, priority: Any) -> None:
-        """A slot for a call that belongs to no problem."""
-        await self.gate.acquire(priority)
-
-    def release(self) -> None:
-        self.gate.release()
-
-
-class ItemModelSlot:
-    """One problem's way to the model slots: its calls queue at
-    ``priority``, and it keeps the slot from one call to the next (see
-    :class:`ModelSlots`)."""
-
-    def __init__(self, gate: PriorityGate, priority: Any, hold_s: float) -> None:
-        self._gate = gate
-        self.priority = priority
-        self._hold_s = hold_s
-        self._kept = False  # holding a slot between two calls
-        self._timer: asyncio.TimerHandle | None = None
-
-    async def acquire(self) -> bool:
-        """Hold a slot; False when the one kept from the previous call is reused (no wait)."""
-        if self._kept:
-            self._kept = False
-            self._cancel_timer()
-            return False
-        await self._gate.acquire(self.priority)
-        return True
-
-    def done(self) -> None:
-        """The call ended: keep the slot a moment for the next one (one slot
-        at most: a second call that ran beside the first gives its slot back)."""
-        if self._hold_s <= 0 or self._kept:
-            self._gate.release()
-            return
-        self._kept = True
-        self._timer = asyncio.get_running_loop().call_later(self._hold_s, self.let_go)
-
-    def failed(self) -> None:
-        """The call raised or was cancelled: the slot goes back now."""
-        self._gate.release()
-
-    def let_go(self) -> None:
-        """Give back a kept slot (the problem does something else now)."""
-        self._cancel_timer()
-        if self._kept:
-            self._kept = False
-            self._gate.release()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 #: a queued sandbox run: (priority, arrival, job); job None stops a dispatch thread

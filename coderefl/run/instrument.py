@@ -7,10 +7,10 @@ full :class:`ChatModel` / :class:`Sandbox` that delegates to the real one
 and keeps gauges in a shared :class:`RunStats`; the run's limits it
 applies on the way are :mod:`coderefl.run.concurrency`'s.
 
-Per problem, the scheduler makes an :class:`ItemScope` and hands the
-problem's agent ``model.for_item(scope)`` and ``sandbox.for_item(scope)``:
-views that add the problem's calls and runs to its :class:`ItemClock` and
-queue them at its priority. Nothing is passed implicitly.
+Per problem, the scheduler makes an :class:`ItemClock` and hands the
+problem's agent ``model.for_item(clock)`` and ``sandbox.for_item(clock)``:
+views that add the problem's calls and runs to that clock and queue them
+at its priority (its start). Nothing is passed implicitly.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from coderefl.errors import SandboxUnavailable
 from coderefl.execution.base import Sandbox
 from coderefl.model.base import ChatModel, RetryEvent
 from coderefl.records import ChatMessage, Completion, ExecutionResult, Limits, Usage
-from coderefl.run.concurrency import ItemModelSlot, ModelSlots, SandboxSlots
+from coderefl.run.concurrency import PriorityGate, SandboxSlots
 
 
 @dataclass
@@ -65,25 +65,6 @@ class ItemClock:
             "sandbox_overlap_s": round(self.sandbox_overlap_s, 4),
             "critical_path_s": round(self.critical_path_s, 4),
         }
-
-
-class ItemScope:
-    """What one work item hands the counting wrappers: its clock, and the
-    model slot it keeps between two of its calls (see
-    :class:`coderefl.run.concurrency.ModelSlots`). The scheduler makes one
-    per item and closes it when the item's agent is done."""
-
-    def __init__(self, clock: ItemClock | None = None) -> None:
-        self.clock = clock or ItemClock()
-        #: set by :meth:`CountingModel.for_item` when the run limits model calls
-        self.model_slot: ItemModelSlot | None = None
-
-    def idle(self) -> None:
-        """The item does something other than call the model: its kept slot goes back."""
-        if self.model_slot is not None:
-            self.model_slot.let_go()
-
-    close = idle
 
 
 @dataclass
@@ -163,7 +144,7 @@ class CountingModel(ChatModel):
     """Delegates to ``inner``; counts calls in flight and sums usage.
 
     With ``concurrency``, at most that many calls are in flight
-    (:class:`ModelSlots`): queued calls go oldest problem first, like
+    (a :class:`PriorityGate`): queued calls go oldest problem first, like
     sandbox runs, since the problems still working after many have
     finished are the long chains, whose every call is on their critical
     path. The wait is counted apart from the call (``model_wait_s``), so a
@@ -177,47 +158,32 @@ class CountingModel(ChatModel):
         self.stats = stats
         self.name = inner.name
         self.api = inner.api
-        self.slots = ModelSlots(concurrency) if concurrency else None
+        self.gate = PriorityGate(concurrency) if concurrency else None
         if hasattr(inner, "on_retry"):
             inner.on_retry = stats.note_retry  # retries show on the progress line as they happen
 
     def __getattr__(self, item: str) -> Any:  # usage, config, ... of the real client
         return getattr(self.inner, item)
 
-    def for_item(self, scope: ItemScope) -> ItemModel:
-        """The model as ``scope``'s item sees it: its calls counted on its clock, queued at its priority."""
-        if self.slots is not None and scope.model_slot is None:
-            scope.model_slot = self.slots.for_item(scope.clock.started)
-        return ItemModel(self, scope)
+    def for_item(self, clock: ItemClock) -> ItemModel:
+        """The model as ``clock``'s item sees it: its calls counted on its clock, queued at its start."""
+        return ItemModel(self, clock)
 
-    async def counted(self, call: Callable[[], Awaitable[Completion]], scope: ItemScope | None) -> Completion:
-        clock = scope.clock if scope is not None else None
-        slot = scope.model_slot if scope is not None else None
-        if self.slots is not None:
+    async def counted(self, call: Callable[[], Awaitable[Completion]], clock: ItemClock | None) -> Completion:
+        if self.gate is not None:
             self.stats.model_queued += 1
             t0 = time.monotonic()
             try:
-                if slot is not None:
-                    await slot.acquire()
-                else:
-                    await self.slots.acquire(t0)
+                await self.gate.acquire(clock.started if clock is not None else t0)
             finally:
                 self.stats.model_queued -= 1
             if clock is not None:
                 clock.model_wait_s += time.monotonic() - t0
-        ok = False
         try:
-            completion = await self._timed(call, clock)
-            ok = True
-            return completion
+            return await self._timed(call, clock)
         finally:
-            if self.slots is not None:
-                if slot is None:
-                    self.slots.release()
-                elif ok:
-                    slot.done()  # kept a moment for the item's next call
-                else:
-                    slot.failed()
+            if self.gate is not None:
+                self.gate.release()
 
     async def _timed(self, call: Callable[[], Awaitable[Completion]], clock: ItemClock | None) -> Completion:
         self.stats.model_in_flight += 1
@@ -255,9 +221,9 @@ class CountingModel(ChatModel):
 class ItemModel(ChatModel):
     """One work item's view of the run's :class:`CountingModel`."""
 
-    def __init__(self, counting: CountingModel, scope: ItemScope) -> None:
+    def __init__(self, counting: CountingModel, clock: ItemClock) -> None:
         self.counting = counting
-        self.scope = scope
+        self.clock = clock
         self.name = counting.name
         self.api = counting.api
 
@@ -265,10 +231,10 @@ class ItemModel(ChatModel):
         return getattr(self.counting, item)
 
     async def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        return await self.counting.counted(lambda: self.counting.inner.chat(messages, **kwargs), self.scope)
+        return await self.counting.counted(lambda: self.counting.inner.chat(messages, **kwargs), self.clock)
 
     async def complete(self, prompt: str, **kwargs: Any) -> Completion:
-        return await self.counting.counted(lambda: self.counting.inner.complete(prompt, **kwargs), self.scope)
+        return await self.counting.counted(lambda: self.counting.inner.complete(prompt, **kwargs), self.clock)
 
 
 class _Measuring:
@@ -311,9 +277,9 @@ class CountingSandbox(Sandbox):
         self._lock = threading.Lock()  # stats are written from the dispatch threads
         self._starting: asyncio.Task[None] | None = None
 
-    def for_item(self, scope: ItemScope) -> ItemSandbox:
-        """The sandbox as ``scope``'s item sees it: its runs on its clock, at its priority."""
-        return ItemSandbox(self, scope)
+    def for_item(self, clock: ItemClock) -> ItemSandbox:
+        """The sandbox as ``clock``'s item sees it: its runs on its clock, at its priority."""
+        return ItemSandbox(self, clock)
 
     async def run(
         self,
@@ -325,11 +291,8 @@ class CountingSandbox(Sandbox):
         return await self.counted((program, tests, limits, files), None, None)
 
     async def counted(
-        self, args: tuple[Any, ...], scope: ItemScope | None, measuring: _Measuring | None
+        self, args: tuple[Any, ...], clock: ItemClock | None, measuring: _Measuring | None
     ) -> ExecutionResult:
-        clock = scope.clock if scope is not None else None
-        if scope is not None:
-            scope.idle()  # not calling the model now: its kept slot goes back
         await self.ready()
         state = {"started": False}
         with self._lock:
@@ -395,10 +358,10 @@ class CountingSandbox(Sandbox):
 class ItemSandbox(Sandbox):
     """One work item's view of the run's :class:`CountingSandbox`."""
 
-    def __init__(self, counting: CountingSandbox, scope: ItemScope, measuring: _Measuring | None = None) -> None:
+    def __init__(self, counting: CountingSandbox, clock: ItemClock, measuring: _Measuring | None = None) -> None:
         super().__init__(counting.limits)
         self.counting = counting
-        self.scope = scope
+        self.clock = clock
         self._measuring = measuring
         self.name = counting.name
         self.isolated = counting.isolated
@@ -410,7 +373,7 @@ class ItemSandbox(Sandbox):
         limits: Limits | None = None,
         files: Mapping[str, str | bytes] | None = None,
     ) -> ExecutionResult:
-        return await self.counting.counted((program, tests, limits, files), self.scope, self._measuring)
+        return await self.counting.counted((program, tests, limits, files), self.clock, self._measuring)
 
     async def measure(self, *measures: Callable[[Sandbox], Awaitable[Any]]) -> list[Any]:
         """Run the item's measurements side by side and behind the agents' work.
@@ -426,10 +389,10 @@ class ItemSandbox(Sandbox):
         measurement runs to its end; the first exception is raised after
         that."""
         group = _Measuring()
-        view = ItemSandbox(self.counting, self.scope, group)
+        view = ItemSandbox(self.counting, self.clock, group)
         results = await asyncio.gather(*(m(view) for m in measures), return_exceptions=True)
         if len(group.held) > 1:
-            self.scope.clock.sandbox_overlap_s += sum(group.held) - max(group.held)
+            self.clock.sandbox_overlap_s += sum(group.held) - max(group.held)
         for r in results:
             if isinstance(r, BaseException):
                 raise r

@@ -50,7 +50,7 @@ from coderefl.problems.samples import completion_for
 from coderefl.problems.scorer import score_generated_tests
 from coderefl.records import BenchmarkTask, ExecutionResult, RunRecord, Trajectory
 from coderefl.run.concurrency import SolvingPermit, SolvingSlots
-from coderefl.run.instrument import CountingModel, CountingSandbox, ItemScope, RunStats
+from coderefl.run.instrument import CountingModel, CountingSandbox, ItemClock, RunStats
 from coderefl.run.store import RunStore
 
 #: errors that mean the run itself cannot go on (not: this problem failed)
@@ -224,29 +224,24 @@ class Scheduler:
         done (None on a Ray node: the coordinator holds it). ``extra``
         (written into the trajectory file) carries the item's ``timing``:
         its model and sandbox time (see :class:`ItemClock`)."""
-        scope = ItemScope()  # the item's model calls and sandbox runs add to its clock
+        clock = ItemClock()  # the item's model calls and sandbox runs add to it
         t0, started_at = time.monotonic(), time.time()
         extra: dict[str, Any] = {}
-        try:
-            record, trajectory = await self._solve_and_score(item, extra, permit or SolvingPermit(None), scope)
-        finally:
-            scope.close()
+        record, trajectory = await self._solve_and_score(item, extra, permit or SolvingPermit(None), clock)
         record.wall_s = time.monotonic() - t0
-        extra["timing"] = {
-            **scope.clock.as_dict(), "wall_s": round(record.wall_s, 4), "started_at": round(started_at, 3)
-        }
+        extra["timing"] = {**clock.as_dict(), "wall_s": round(record.wall_s, 4), "started_at": round(started_at, 3)}
         return record, trajectory, extra
 
     async def _solve_and_score(
-        self, item: WorkItem, extra: dict[str, Any], permit: SolvingPermit, scope: ItemScope
+        self, item: WorkItem, extra: dict[str, Any], permit: SolvingPermit, clock: ItemClock
     ) -> tuple[RunRecord, Trajectory | None]:
-        sandbox = self.sandbox.for_item(scope)
+        sandbox = self.sandbox.for_item(clock)
         record = RunRecord(
             task_id=item.task_id, sample=item.sample, strategy=getattr(self.make_solver, "name", ""),
             model=self.model_name,
         )
         try:
-            solver = self.make_solver(self.model.for_item(scope), sandbox)
+            solver = self.make_solver(self.model.for_item(clock), sandbox)
             record.strategy = solver.name
             trajectory = await solver.solve(item.task.problem, user_tests=None, sample=item.sample)
         except FATAL:
@@ -255,7 +250,6 @@ class Scheduler:
             record.error = f"strategy crashed: {type(err).__name__}: {err}"
             extra["traceback"] = traceback.format_exc()
             return record, None
-        scope.close()  # no more model calls: a kept model slot goes back
         permit.release()  # the agent is done: the next problem may start solving
 
         record.final_code = trajectory.final_code

@@ -14,7 +14,7 @@ import pytest
 
 from coderefl.errors import SandboxUnavailable
 from coderefl.execution import create_sandbox
-from coderefl.run.instrument import CountingModel, CountingSandbox, ItemClock, ItemScope, RunStats
+from coderefl.run.instrument import CountingModel, CountingSandbox, ItemClock, RunStats
 
 STAMP = "import time\nprint(repr(time.time()))\ntime.sleep({pause})\n"
 
@@ -24,7 +24,7 @@ def started_at(result) -> float:
 
 
 async def in_item(sb: CountingSandbox, clock: ItemClock, pause: float):
-    return await sb.for_item(ItemScope(clock)).run(STAMP.format(pause=pause))
+    return await sb.for_item(clock).run(STAMP.format(pause=pause))
 
 
 def test_a_freed_slot_is_taken_while_the_event_loop_is_blocked():
@@ -92,7 +92,7 @@ def test_a_closed_sandbox_refuses_runs():
 
 
 async def measuring(sb: CountingSandbox, clock: ItemClock, *pauses: float):
-    return await sb.for_item(ItemScope(clock)).measure(*(lambda s, p=p: s.run(STAMP.format(pause=p)) for p in pauses))
+    return await sb.for_item(clock).measure(*(lambda s, p=p: s.run(STAMP.format(pause=p)) for p in pauses))
 
 
 def test_measurements_wait_behind_every_agent_run_and_overlap_on_the_path():
@@ -136,7 +136,7 @@ def test_measurements_run_to_the_end_and_raise_the_first_error():
         sb = CountingSandbox(create_sandbox("local"), RunStats(), 1)
         try:
             with pytest.raises(ValueError, match="broken measurement"):
-                await sb.for_item(ItemScope()).measure(lambda _sb: bad(), lambda _sb: ok())
+                await sb.for_item(ItemClock()).measure(lambda _sb: bad(), lambda _sb: ok())
         finally:
             await sb.close()
         return done
@@ -151,11 +151,7 @@ def test_model_calls_beyond_the_limit_wait_oldest_problem_first():
     from tests.openai_server import ScriptedServer
 
     async def ask(model: CountingModel, clock: ItemClock, text: str):
-        scope = ItemScope(clock)
-        try:
-            return await model.for_item(scope).chat([ChatMessage(role="user", content=text)], phase="generate")
-        finally:
-            scope.close()  # the item is done: no slot kept for a next call
+        return await model.for_item(clock).chat([ChatMessage(role="user", content=text)], phase="generate")
 
     async def main(url: str, cache):
         stats = RunStats()
