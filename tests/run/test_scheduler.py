@@ -129,6 +129,17 @@ def test_problems_overlap_up_to_concurrency(tmp_path):
     assert elapsed < sum(r.wall_s for r in records)  # problems overlapped
 
 
+def test_one_problem_at_a_time_is_strictly_sequential(server, tmp_path):
+    """--max-problems 1: each problem's agent starts after the one before has finished
+    (its measurements may still run), whatever the model and sandbox limits."""
+    stats = RunStats()
+    records, _, _ = asyncio.run(run_once(server, tmp_path, many_add_tasks(4), concurrency=4, max_problems=1, stats=stats))
+    assert len(records) == 4 and all(r.hidden_passed for r in records)
+    assert stats.solving_peak == 1 and stats.model_peak == 1
+    asked = [[i for i in range(4) if f"variant {i}" in b["messages"][0]["content"]] for b in server.requests]
+    assert asked == [[0], [1], [2], [3]]  # in task order, one after another
+
+
 def test_fatal_error_stops_the_run_without_a_record(server, tmp_path):
     tasks = [*tiny_tasks()[:1], task("fatal", "", "def test_h():\n    assert True\n", "assert True", "0")]
     with pytest.raises(SandboxUnavailable):
