@@ -28,6 +28,7 @@ from typing import Any
 
 from coderefl.errors import SandboxUnavailable
 
+
 class PriorityGate:
     """At most ``size`` holders at once; waiters get in lowest priority
     value first (then by arrival). asyncio, one event loop at a time.
