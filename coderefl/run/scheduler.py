@@ -97,7 +97,11 @@ def work_items(tasks: Iterable[BenchmarkTask], samples: int, store: RunStore) ->
 
 
 class Scheduler:
-    """Runs work items through strategy -> scorer -> store."""
+    """Runs work items through strategy -> scorer -> store.
+
+    ``strategy`` builds each item's strategy (:data:`SolverFactory`) on
+    that item's views of ``model`` and ``sandbox``, the run's counting
+    wrappers; the scorer measures on the item's sandbox view too."""
 
     #: whether an item gives up its solving slot before its measurements
     #: (the Ray coordinator cannot see that moment on a node: it holds the slot)
