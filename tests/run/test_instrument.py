@@ -32,7 +32,8 @@ def test_a_freed_slot_is_taken_while_the_event_loop_is_blocked():
         sb = CountingSandbox(create_sandbox("local"), RunStats(), 1)
         try:
             tasks = [asyncio.create_task(in_item(sb, ItemClock(), 0.3)) for _ in range(3)]
-            await asyncio.sleep(0.05)  # all three queued, the first running
+            while not (sb.stats.sandbox_in_flight == 1 and sb.stats.sandbox_queued == 2):
+                await asyncio.sleep(0.001)  # until all three are queued and the first is running
             t_block = time.time()
             time.sleep(1.5)  # the loop is busy: nothing on it runs for 1.5 s
             t_free = time.time()
