@@ -83,3 +83,20 @@ def test_click_stays_in_the_cli():
                                                       else [n.module or ""])
                                       for n in ast.walk(ast.parse(p.read_text())))]
     assert not users, users
+
+
+def test_run_uses_learn_through_its_public_face_only():
+    """run may use what coderefl.learn exports, never its modules."""
+    inner = []
+    for name, path in parts():
+        if name not in ("run", "view"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("coderefl.learn."):
+                inner.append(f"{path.relative_to(PACKAGE)}: {node.module}")
+    assert not inner, inner
+
+
+def test_no_context_variable_carries_state_between_modules():
+    users = [p.relative_to(PACKAGE) for _, p in parts() if "ContextVar" in p.read_text()]
+    assert not users, users

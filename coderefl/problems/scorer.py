@@ -26,12 +26,15 @@ class Scorer:
         #: hidden evaluations per (task_id, sample)
         self.per_sample: Counter[tuple[str, int]] = Counter()
 
-    async def score(self, task: BenchmarkTask, code: str, *, sample: int = 0) -> ExecutionResult:
-        """Run the hidden tests on ``code`` (the agent's final module), once."""
+    async def score(
+        self, task: BenchmarkTask, code: str, *, sample: int = 0, sandbox: Sandbox | None = None
+    ) -> ExecutionResult:
+        """Run the hidden tests on ``code`` (the agent's final module), once,
+        in ``sandbox`` (default: the scorer's; the scheduler passes the item's view of it)."""
         task_id = task.problem.task_id
         self.evaluations[task_id] += 1
         self.per_sample[(task_id, sample)] += 1
-        return await self.sandbox.run(program_for(task, code), task.hidden.test_code, self.limits)
+        return await (sandbox or self.sandbox).run(program_for(task, code), task.hidden.test_code, self.limits)
 
     async def score_record(
         self, task: BenchmarkTask, record: RunRecord, generated_tests: list[str] | None = None

@@ -31,6 +31,7 @@ from typing import Any
 
 from coderefl.errors import BadInput, SandboxUnavailable
 from coderefl.records import RunRecord, Trajectory
+from coderefl.run.concurrency import SolvingPermit
 from coderefl.run.instrument import RunStats
 from coderefl.run.scheduler import FATAL, Scheduler, WorkItem
 from coderefl.run.store import RunStore
@@ -87,7 +88,7 @@ class NodeWorker:
             if self._scheduler is None:
                 from coderefl.run.session import build_parts
 
-                model, sandbox, strategy, scorer = build_parts(self.settings, self.stats)
+                model, sandbox, strategies, scorer = build_parts(self.settings, self.stats)
                 try:
                     await sandbox.start()
                     await model.start()
@@ -97,8 +98,9 @@ class NodeWorker:
                     raise
                 self._parts = (model, sandbox)
                 self._scheduler = Scheduler(
-                    strategy=strategy,
+                    strategy=strategies,
                     scorer=scorer,
+                    model=model,
                     sandbox=sandbox,
                     store=None,
                     model_name=self.settings.model.model or "",
@@ -144,7 +146,9 @@ class NodeWorker:
 
 
 @dataclass
-class _Slot:
+class NodeActor:
+    """One node's :class:`NodeWorker` actor, as the coordinator sees it."""
+
     actor: Any
     node_id: str
     in_flight: int = 0
@@ -154,11 +158,11 @@ class _Slot:
 class WorkerPool:
     """The coordinator's view of the node actors: least busy first."""
 
-    def __init__(self, slots: list[_Slot]) -> None:
-        self.slots = slots
+    def __init__(self, actors: list[NodeActor]) -> None:
+        self.actors = actors
 
-    def pick(self, avoid: set[int] = frozenset()) -> _Slot | None:  # type: ignore[assignment]
-        live = [s for s in self.slots if s.alive]
+    def pick(self, avoid: set[int] = frozenset()) -> NodeActor | None:  # type: ignore[assignment]
+        live = [s for s in self.actors if s.alive]
         if not live:
             return None
         preferred = [s for s in live if id(s) not in avoid] or live
@@ -198,30 +202,30 @@ def start_workers(ray: Any, settings: Any, per_node: int = 1) -> WorkerPool:
     # --concurrency is the run's model calls in flight: each node's client gets its share
     share = -(-settings.concurrency // (len(nodes) * per_node))
     node_settings = settings.model_copy(update={"concurrency": share, "max_problems": settings.problems})
-    slots = []
+    actors = []
     for n in nodes:
         for _ in range(per_node):
             actor = remote_cls.options(
-                name=f"coderefl-node-{os.getpid()}-{len(slots)}",
+                name=f"coderefl-node-{os.getpid()}-{len(actors)}",
                 num_cpus=1,
                 max_concurrency=max(1, settings.problems),
                 max_restarts=ACTOR_RESTARTS,
                 max_task_retries=TASK_RETRIES,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=True),
             ).remote(node_settings)
-            slots.append(_Slot(actor=actor, node_id=n["NodeID"]))
-    return WorkerPool(slots)
+            actors.append(NodeActor(actor=actor, node_id=n["NodeID"]))
+    return WorkerPool(actors)
 
 
 class RayScheduler(Scheduler):
     """The coordinator: the local pipeline's queue, workers and store, with
     :meth:`execute` sending each item to a node."""
 
-    measure_apart = False  # a node measures inside process(): the item holds its slot throughout
+    measure_apart = False  # a node measures inside process(): the item holds its node throughout
 
     def __init__(self, *, ray: Any, pool: WorkerPool, store: RunStore, model_name: str, strategy_name: str,
                  max_problems: int, stats: RunStats | None = None) -> None:
-        super().__init__(strategy=None, scorer=None, sandbox=None, store=store,  # type: ignore[arg-type]
+        super().__init__(strategy=None, scorer=None, model=None, sandbox=None, store=store,  # type: ignore[arg-type]
                          model_name=model_name, max_problems=max_problems, stats=stats)
         self.ray = ray
         self.pool = pool
@@ -232,28 +236,31 @@ class RayScheduler(Scheduler):
         self.workers: set[str] = set()
         self.resent_items = 0
 
-    async def execute(self, item: WorkItem) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
+    async def execute(
+        self, item: WorkItem, permit: SolvingPermit
+    ) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
+        """Send the item to the least busy node; ``permit`` is held until the answer is in."""
         from ray.exceptions import RayActorError
 
         tried: set[int] = set()
         for _ in range(ITEM_ATTEMPTS):
-            slot = self.pool.pick(tried)
-            if slot is None:
+            node = self.pool.pick(tried)
+            if node is None:
                 break
-            tried.add(id(slot))
-            slot.in_flight += 1
+            tried.add(id(node))
+            node.in_flight += 1
             try:
-                answer: NodeAnswer = await slot.actor.process.remote(item)
+                answer: NodeAnswer = await node.actor.process.remote(item)
             except RayActorError:
                 # the actor is gone and Ray's own restarts and retries are used up
-                if slot.alive:
-                    slot.alive = False
+                if node.alive:
+                    node.alive = False
                     self.lost_actors += 1
                 self.resent_items += 1
                 continue
             finally:
-                slot.in_flight -= 1
-            self._note(slot, answer.gauges)
+                node.in_flight -= 1
+            self._note(node, answer.gauges)
             self.workers.add(answer.worker)
             if answer.fatal is not None:
                 cls, message = answer.fatal
@@ -262,11 +269,11 @@ class RayScheduler(Scheduler):
             return answer.result
         raise SandboxUnavailable(f"no Ray node could run {item.task_id} (sample {item.sample}): every worker is gone")
 
-    def _note(self, slot: _Slot, gauges: dict[str, int]) -> None:
+    def _note(self, node: NodeActor, gauges: dict[str, int]) -> None:
         """Fold a node's gauges into the run's stats: in-flight figures are
         the sum of each node's latest report, peaks the sum of node peaks."""
         st = self.stats
-        self._gauges[id(slot)] = gauges
+        self._gauges[id(node)] = gauges
         st.sandbox_runs += gauges.get("sandbox_runs", 0)
         st.model_in_flight = sum(g.get("model_in_flight", 0) for g in self._gauges.values())
         st.sandbox_in_flight = sum(g.get("sandbox_in_flight", 0) for g in self._gauges.values())
@@ -281,10 +288,10 @@ class RayScheduler(Scheduler):
 
     async def close(self) -> None:
         """Close every node's sandbox pool (removes its containers), then the actors."""
-        closes = [s.actor.close.remote() for s in self.pool.slots if s.alive]
+        closes = [s.actor.close.remote() for s in self.pool.actors if s.alive]
         if closes:
             await asyncio.wait([asyncio.ensure_future(c) for c in closes], timeout=60)
-        for s in self.pool.slots:
+        for s in self.pool.actors:
             try:
                 self.ray.kill(s.actor, no_restart=True)
             except Exception:

@@ -3,13 +3,20 @@
 Why this shape: a long evaluation is bound by two independent resources,
 the model endpoint and the sandbox. Each has its own limit
 (``--concurrency`` model calls, ``--sandbox-concurrency`` sandbox runs,
-held by the wrappers in :mod:`coderefl.run.instrument`), and up to
+applied by the counting wrappers of :mod:`coderefl.run.instrument` with
+the limits of :mod:`coderefl.run.concurrency`), and up to
 ``--max-problems`` problems (twice ``--concurrency`` by default) are being
 solved at once, so while some problems wait for the sandbox others keep
 every model slot busy, and neither resource idles. Inside one problem the
 agent's steps stay in order: solve (the strategy's loop), then measure:
 score once on the hidden tests and check the agent's own tests against the
-canonical solution, side by side (:func:`measure_concurrently`).
+canonical solution, side by side (:meth:`ItemSandbox.measure`).
+
+Each item gets its own agent, built by the solver factory on the item's
+views of the run's model and sandbox (``for_item``): they count its calls
+and runs on its :class:`ItemClock` and queue them at its priority. What an
+item's parts know about it is passed to them, never found in a context
+variable.
 
 A problem gives up its solving slot when its agent is done, so the next
 problem starts while the measurements wait behind the agents' sandbox runs
@@ -28,18 +35,22 @@ What is recorded when:
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from coderefl.errors import BadInput, ModelError, SandboxError
 from coderefl.execution.base import Sandbox
+from coderefl.learn import advice_requests
+from coderefl.model.base import ChatModel
+from coderefl.problems.samples import completion_for
+from coderefl.problems.scorer import score_generated_tests
 from coderefl.records import BenchmarkTask, ExecutionResult, RunRecord, Trajectory
-from coderefl.run.instrument import ITEM_CLOCK, ItemClock, RunStats, measure_concurrently
+from coderefl.run.concurrency import SolvingPermit, SolvingSlots
+from coderefl.run.instrument import CountingModel, CountingSandbox, ItemClock, RunStats
 from coderefl.run.store import RunStore
 
 #: errors that mean the run itself cannot go on (not: this problem failed)
@@ -52,11 +63,17 @@ class Solver(Protocol):
     async def solve(self, problem: Any, user_tests: list[str] | None = None, sample: int = 0) -> Trajectory: ...
 
 
+#: builds one item's agent on the item's own model and sandbox views
+SolverFactory = Callable[[ChatModel, Sandbox], Solver]
+
+
 class HiddenScorer(Protocol):
     per_sample: Any  # Counter[(task_id, sample)] of hidden evaluations
     limits: Any
 
-    async def score(self, task: BenchmarkTask, code: str, *, sample: int = 0) -> ExecutionResult: ...
+    async def score(
+        self, task: BenchmarkTask, code: str, *, sample: int = 0, sandbox: Sandbox | None = None
+    ) -> ExecutionResult: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,11 @@ def work_items(tasks: Iterable[BenchmarkTask], samples: int, store: RunStore) ->
 
 
 class Scheduler:
-    """Runs work items through strategy -> scorer -> store."""
+    """Runs work items through strategy -> scorer -> store.
+
+    ``strategy`` builds each item's strategy (:data:`SolverFactory`) on
+    that item's views of ``model`` and ``sandbox``, the run's counting
+    wrappers; the scorer measures on the item's sandbox view too."""
 
     #: whether an item gives up its solving slot before its measurements
     #: (the Ray coordinator cannot see that moment on a node: it holds the slot)
@@ -89,9 +110,10 @@ class Scheduler:
     def __init__(
         self,
         *,
-        strategy: Solver,
+        strategy: SolverFactory,
         scorer: HiddenScorer,
-        sandbox: Sandbox,
+        model: CountingModel,
+        sandbox: CountingSandbox,
         store: RunStore,
         model_name: str,
         max_problems: int = 8,
@@ -100,8 +122,9 @@ class Scheduler:
     ) -> None:
         if max_problems < 1:
             raise BadInput(f"--max-problems must be at least 1, got {max_problems}")
-        self.strategy = strategy
+        self.make_solver = strategy
         self.scorer = scorer
+        self.model = model
         self.sandbox = sandbox
         self.store = store
         self.model_name = model_name
@@ -109,7 +132,11 @@ class Scheduler:
         self.stats = stats or RunStats()
         self.check_generated_tests = check_generated_tests
         self.hidden_calls = 0
-        self._solving = asyncio.Semaphore(max_problems)  # problems whose agent is working
+        self._solving = SolvingSlots(max_problems, self._count_solving)  # problems whose agent is working
+
+    def _count_solving(self, delta: int) -> None:
+        self.stats.problems_solving += delta
+        self.stats.solving_peak = max(self.stats.solving_peak, self.stats.problems_solving)
 
     async def run(self, tasks: list[BenchmarkTask], samples: int) -> list[RunRecord]:
         """Process every item not yet in the store; return all records of
@@ -147,33 +174,32 @@ class Scheduler:
 
     async def _worker(self, queue: asyncio.Queue[WorkItem]) -> None:
         while True:
-            slot = _Slot(self._solving, self.stats)
-            await slot.take()
+            permit = await self._solving.take()
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
-                slot.release()
+                permit.release()
                 return
             if self.store.is_done(item.task_id, item.sample):
-                slot.release()
+                permit.release()
                 continue  # a retried remote item whose first answer already arrived
             self.stats.problems_in_flight += 1
             self.stats.problems_peak = max(self.stats.problems_peak, self.stats.problems_in_flight)
-            token = _SOLVING.set(slot)  # process() gives it up when the agent is done
             try:
-                record, trajectory, extra = await self.execute(item)
+                record, trajectory, extra = await self.execute(item, permit)  # gives it up when the agent is done
             finally:
-                _SOLVING.reset(token)
-                slot.release()
+                permit.release()
                 self.stats.problems_in_flight -= 1
             # the fsyncs of a commit take milliseconds: in the writer thread, so the
             # event loop (every other problem's HTTP and parsing) does not stall on them
             await asyncio.get_running_loop().run_in_executor(self._writer, self.commit, item, record, trajectory, extra)
 
-    async def execute(self, item: WorkItem) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
+    async def execute(
+        self, item: WorkItem, permit: SolvingPermit
+    ) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
         """Where an item runs: here, in this event loop. The Ray executor
         overrides this to run :meth:`process` on a cluster node instead."""
-        return await self.process(item)
+        return await self.process(item, permit)
 
     def commit(self, item: WorkItem, record: RunRecord, trajectory: Trajectory | None, extra: dict[str, Any]) -> None:
         """Write one finished item; only the coordinator calls this, so the
@@ -194,40 +220,41 @@ class Scheduler:
         else:
             self.stats.failing += 1
 
-    async def process(self, item: WorkItem) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
+    async def process(
+        self, item: WorkItem, permit: SolvingPermit | None = None
+    ) -> tuple[RunRecord, Trajectory | None, dict[str, Any]]:
         """Solve, score once, check generated tests. Fatal errors propagate.
-        ``extra`` (written into the trajectory file) carries the item's
-        ``timing``: its model and sandbox time (see :class:`ItemClock`)."""
-        slot = _SOLVING.get() or _Slot(None)  # none on a Ray node: the coordinator holds it
-        clock = ItemClock()
-        token = ITEM_CLOCK.set(clock)  # this task's context: the item's model calls and runs add to it
+        ``permit`` is the item's solving slot, given up when its agent is
+        done (None on a Ray node: the coordinator holds it). ``extra``
+        (written into the trajectory file) carries the item's ``timing``:
+        its model and sandbox time (see :class:`ItemClock`)."""
+        clock = ItemClock()  # the item's model calls and sandbox runs add to it
         t0, started_at = time.monotonic(), time.time()
         extra: dict[str, Any] = {}
-        try:
-            record, trajectory = await self._solve_and_score(item, extra, slot)
-        finally:
-            ITEM_CLOCK.reset(token)
+        record, trajectory = await self._solve_and_score(item, extra, permit or SolvingPermit(None), clock)
         record.wall_s = time.monotonic() - t0
         extra["timing"] = {**clock.as_dict(), "wall_s": round(record.wall_s, 4), "started_at": round(started_at, 3)}
         return record, trajectory, extra
 
     async def _solve_and_score(
-        self, item: WorkItem, extra: dict[str, Any], slot: "_Slot"
+        self, item: WorkItem, extra: dict[str, Any], permit: SolvingPermit, clock: ItemClock
     ) -> tuple[RunRecord, Trajectory | None]:
-        from coderefl.strategies.asking import advice_requests
-        from coderefl.problems.samples import completion_for
-        from coderefl.problems.scorer import score_generated_tests
-
-        record = RunRecord(task_id=item.task_id, sample=item.sample, strategy=self.strategy.name, model=self.model_name)
+        sandbox = self.sandbox.for_item(clock)
+        record = RunRecord(
+            task_id=item.task_id, sample=item.sample, strategy=getattr(self.make_solver, "name", ""),
+            model=self.model_name,
+        )
         try:
-            trajectory = await self.strategy.solve(item.task.problem, user_tests=None, sample=item.sample)
+            solver = self.make_solver(self.model.for_item(clock), sandbox)
+            record.strategy = solver.name
+            trajectory = await solver.solve(item.task.problem, user_tests=None, sample=item.sample)
         except FATAL:
             raise
         except Exception as err:  # a bug in a strategy must not end a run of hours
             record.error = f"strategy crashed: {type(err).__name__}: {err}"
             extra["traceback"] = traceback.format_exc()
             return record, None
-        slot.release()  # the agent is done: the next problem may start solving
+        permit.release()  # the agent is done: the next problem may start solving
 
         record.final_code = trajectory.final_code
         record.internal_passed = trajectory.internal_passed
@@ -239,10 +266,13 @@ class Scheduler:
             record.completion = completion_for(item.task, trajectory.final_code)
             self.hidden_calls += 1
             check = self.check_generated_tests and bool(trajectory.internal_tests)
-            measures = [self.scorer.score(item.task, trajectory.final_code, sample=item.sample)]
+            task, code, tests, limits = item.task, trajectory.final_code, trajectory.internal_tests, self.scorer.limits
+            measures: list[Callable[[Sandbox], Any]] = [
+                lambda sb: self.scorer.score(task, code, sample=item.sample, sandbox=sb)
+            ]
             if check:
-                measures.append(score_generated_tests(self.sandbox, item.task, trajectory.internal_tests, self.scorer.limits))
-            result, *checked = await measure_concurrently(*measures)
+                measures.append(lambda sb: score_generated_tests(sb, task, tests, limits))
+            result, *checked = await sandbox.measure(*measures)
             # the scorer's own count, so a second evaluation anywhere would show as 2
             record.hidden_evals = self.scorer.per_sample[(item.task_id, item.sample)]
             record.hidden_status = result.status
@@ -261,34 +291,3 @@ class Scheduler:
             record.hidden_passed = False
             extra["traceback"] = traceback.format_exc()
         return record, trajectory
-
-
-class _Slot:
-    """A worker's hold on one of the ``max_problems`` solving slots, given
-    up at most once: when the item's agent is done, or at the latest when
-    the item is."""
-
-    def __init__(self, semaphore: asyncio.Semaphore | None, stats: RunStats | None = None) -> None:
-        self._semaphore = semaphore
-        self._stats = stats
-        self._held = False
-
-    async def take(self) -> None:
-        if self._semaphore is None:
-            return
-        await self._semaphore.acquire()
-        self._held = True
-        if self._stats is not None:
-            self._stats.problems_solving += 1
-            self._stats.solving_peak = max(self._stats.solving_peak, self._stats.problems_solving)
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._semaphore.release()  # type: ignore[union-attr]
-            if self._stats is not None:
-                self._stats.problems_solving -= 1
-
-
-#: the solving slot of the item the current task works on (see _Slot)
-_SOLVING: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("coderefl_solving_slot", default=None)

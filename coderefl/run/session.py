@@ -7,9 +7,12 @@ scheduler) and can be driven from Python or a test with the same result.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,7 +25,7 @@ from coderefl.run.progress import ProgressDisplay
 from coderefl.run.scheduler import Scheduler
 from coderefl.run.store import RunStore
 from coderefl.run.summary import default_ks, summarize
-from coderefl.strategies.base import AgentConfig
+from coderefl.strategies.base import AgentConfig, Strategy
 
 
 #: in summary.json of an --advisor run (issue 15): why its figures are not published-comparable
@@ -142,23 +145,49 @@ def _make_sandbox(settings: EvalSettings) -> Any:
     return create_sandbox(settings.sandbox, pool_size=settings.sandbox_concurrency, limits=settings.agent.limits)
 
 
-def build_parts(settings: EvalSettings, stats: RunStats) -> tuple[CountingModel, CountingSandbox, Any, Any]:
-    """Model, sandbox, strategy and scorer of one process: the coordinator
-    of a local run, or a node of a Ray run. Nothing is started yet, so a
-    failure here (bad strategy name) leaves nothing to clean up."""
+@dataclass
+class StrategyFactory:
+    """Builds one work item's strategy on the item's own views of the run's
+    model and sandbox (the scheduler calls it per item), with the run's
+    long-term memory and advisor, which all items share."""
+
+    name: str
+    config: AgentConfig
+    memory: Any = None
+    advisor: Any = None
+    #: the strategy's class, looked up once (the registry reads the installed entry points: ~10 ms)
+    _cls: type[Strategy] | None = None
+
+    def __call__(self, model: Any, sandbox: Any) -> Strategy:
+        from coderefl.strategies.base import create_strategy
+
+        if self._cls is None:
+            strategy = create_strategy(self.name, model, sandbox, self.config)
+            self._cls = type(strategy)
+        else:
+            strategy = self._cls(model, sandbox, self.config)
+        strategy.memory = self.memory
+        strategy.advisor = self.advisor
+        return strategy
+
+
+def build_parts(settings: EvalSettings, stats: RunStats) -> tuple[CountingModel, CountingSandbox, StrategyFactory, Any]:
+    """Model, sandbox, strategy factory and scorer of one process: the
+    coordinator of a local run, or a node of a Ray run. Nothing is started
+    yet, so a failure here (bad strategy name) leaves nothing to clean up."""
     from coderefl.model.client import build_model
     from coderefl.problems.scorer import Scorer
-    from coderefl.strategies.base import create_strategy
 
     # --concurrency is this run's model-call limit, and so its client's limit for the endpoint
     client = build_model(settings.model.model_copy(update={"concurrency": settings.concurrency}))
     model = CountingModel(client, stats, settings.concurrency)
     sandbox = CountingSandbox(_make_sandbox(settings), stats, settings.sandbox_concurrency)
-    strategy = create_strategy(settings.strategy, model, sandbox, settings.agent)
-    return model, sandbox, strategy, Scorer(sandbox, settings.agent.limits)
+    strategies = StrategyFactory(settings.strategy, settings.agent)
+    strategies(model, sandbox)  # an unknown strategy, or one that needs a chat model, fails here
+    return model, sandbox, strategies, Scorer(sandbox, settings.agent.limits)
 
 
-def _attach_learning(settings: EvalSettings, strategy: Any, sandbox: Any, tasks: list[Any]) -> Any:
+def _attach_learning(settings: EvalSettings, strategies: StrategyFactory, sandbox: Any, tasks: list[Any]) -> Any:
     """Long-term memory and the oracle advisor (coderefl.learn), when asked
     for. Both live in this process, so they need the local executor."""
     if not (settings.memory or settings.advisor):
@@ -168,13 +197,35 @@ def _attach_learning(settings: EvalSettings, strategy: Any, sandbox: Any, tasks:
     from coderefl.learn import LessonMemory, OracleAdvisor
 
     if settings.advisor:
-        strategy.advisor = OracleAdvisor(
+        strategies.advisor = OracleAdvisor(
             sandbox, tasks, max_requests=settings.advisor_requests, cost_tokens=settings.advisor_cost_tokens
         )
     if settings.memory:
-        strategy.memory = LessonMemory(settings.memory)
-        return strategy.memory
+        strategies.memory = LessonMemory(settings.memory)
+        return strategies.memory
     return None
+
+
+T = TypeVar("T")
+
+
+async def _while_sandbox_starts(work: Awaitable[T], sandbox: CountingSandbox) -> T:
+    """Await ``work`` (the scheduler) while the sandbox starts in the
+    background; a failed start stops the work at once, not at its first run."""
+    task = asyncio.ensure_future(work)
+    ready = asyncio.ensure_future(sandbox.ready())
+    try:
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done() and not ready.cancelled() and ready.exception() is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise ready.exception()  # type: ignore[misc]
+        return await task
+    finally:
+        for t in (task, ready):
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(task, ready, return_exceptions=True)
 
 
 async def run_evaluation(
@@ -202,8 +253,8 @@ async def run_evaluation(
     stats = stats or RunStats()
     # build everything that can fail on bad input before touching the run folder
     # (with Ray, these local parts only validate the settings; the nodes build their own)
-    model, sandbox, strategy, scorer = build_parts(settings, stats)
-    memory = _attach_learning(settings, strategy, sandbox, tasks)
+    model, sandbox, strategies, scorer = build_parts(settings, stats)
+    memory = _attach_learning(settings, strategies, sandbox, tasks)
     ray_run: Any = None  # (ray, started here) for --executor ray
     remote: Any = None  # the RayScheduler, whose node actors must be closed
     scheduler_s: float | None = None  # wall time of the pipeline alone (no set-up, no summary)
@@ -214,8 +265,9 @@ async def run_evaluation(
             ray_executor.import_ray()  # a missing extra fails here, before the run folder is touched
         store.open(settings.run_config(), force=settings.force, task_ids=ids)
         scheduler = Scheduler(
-            strategy=strategy,
+            strategy=strategies,
             scorer=scorer,
+            model=model,
             sandbox=sandbox,
             store=store,
             model_name=settings.model.model or "",
@@ -238,13 +290,14 @@ async def run_evaluation(
                     max_problems=settings.problems, stats=stats,
                 )
             if pending and settings.executor == "local":
-                await sandbox.start()
+                # the pool comes up while the model starts and the first model calls are in flight
+                await sandbox.start(wait=False)
                 await model.start()
             if pending:
                 title = f"{settings.strategy} on {settings.benchmark}"
                 async with ProgressDisplay(stats, title=title, interval_s=progress_interval_s, enabled=progress):
                     t_sched = time.monotonic()
-                    records = await scheduler.run(tasks, settings.samples)
+                    records = await _while_sandbox_starts(scheduler.run(tasks, settings.samples), sandbox)
                     scheduler_s = time.monotonic() - t_sched
             else:
                 records = await scheduler.run(tasks, settings.samples)

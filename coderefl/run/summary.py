@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.table import Table
 
-from coderefl.learn.stats import advice_summary
+from coderefl.learn import advice_summary
 from coderefl.problems.passk import summarize_pass_at_k
 from coderefl.problems.selftest import self_test_quality
 from coderefl.records import RunRecord, Usage

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coderefl.run.gate import PriorityGate
+from coderefl.run.concurrency import PriorityGate
 
 
 def test_waiters_get_in_by_priority_then_arrival():

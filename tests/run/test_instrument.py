@@ -14,7 +14,7 @@ import pytest
 
 from coderefl.errors import SandboxUnavailable
 from coderefl.execution import create_sandbox
-from coderefl.run.instrument import ITEM_CLOCK, CountingModel, CountingSandbox, ItemClock, RunStats, measure_concurrently
+from coderefl.run.instrument import CountingModel, CountingSandbox, ItemClock, RunStats
 
 STAMP = "import time\nprint(repr(time.time()))\ntime.sleep({pause})\n"
 
@@ -24,8 +24,7 @@ def started_at(result) -> float:
 
 
 async def in_item(sb: CountingSandbox, clock: ItemClock, pause: float):
-    ITEM_CLOCK.set(clock)  # this task's context only
-    return await sb.run(STAMP.format(pause=pause))
+    return await sb.for_item(clock).run(STAMP.format(pause=pause))
 
 
 def test_a_freed_slot_is_taken_while_the_event_loop_is_blocked():
@@ -33,7 +32,8 @@ def test_a_freed_slot_is_taken_while_the_event_loop_is_blocked():
         sb = CountingSandbox(create_sandbox("local"), RunStats(), 1)
         try:
             tasks = [asyncio.create_task(in_item(sb, ItemClock(), 0.3)) for _ in range(3)]
-            await asyncio.sleep(0.05)  # all three queued, the first running
+            while not (sb.stats.sandbox_in_flight == 1 and sb.stats.sandbox_queued == 2):
+                await asyncio.sleep(0.001)  # until all three are queued and the first is running
             t_block = time.time()
             time.sleep(1.5)  # the loop is busy: nothing on it runs for 1.5 s
             t_free = time.time()
@@ -93,8 +93,7 @@ def test_a_closed_sandbox_refuses_runs():
 
 
 async def measuring(sb: CountingSandbox, clock: ItemClock, *pauses: float):
-    ITEM_CLOCK.set(clock)
-    return await measure_concurrently(*(sb.run(STAMP.format(pause=p)) for p in pauses))
+    return await sb.for_item(clock).measure(*(lambda s, p=p: s.run(STAMP.format(pause=p)) for p in pauses))
 
 
 def test_measurements_wait_behind_every_agent_run_and_overlap_on_the_path():
@@ -135,8 +134,12 @@ def test_measurements_run_to_the_end_and_raise_the_first_error():
         async def bad():
             raise ValueError("broken measurement")
 
-        with pytest.raises(ValueError, match="broken measurement"):
-            await measure_concurrently(bad(), ok())
+        sb = CountingSandbox(create_sandbox("local"), RunStats(), 1)
+        try:
+            with pytest.raises(ValueError, match="broken measurement"):
+                await sb.for_item(ItemClock()).measure(lambda _sb: bad(), lambda _sb: ok())
+        finally:
+            await sb.close()
         return done
 
     assert asyncio.run(main()) == ["ok"]  # the other measurement was not abandoned
@@ -149,8 +152,7 @@ def test_model_calls_beyond_the_limit_wait_oldest_problem_first():
     from tests.openai_server import ScriptedServer
 
     async def ask(model: CountingModel, clock: ItemClock, text: str):
-        ITEM_CLOCK.set(clock)
-        return await model.chat([ChatMessage(role="user", content=text)], phase="generate")
+        return await model.for_item(clock).chat([ChatMessage(role="user", content=text)], phase="generate")
 
     async def main(url: str, cache):
         stats = RunStats()

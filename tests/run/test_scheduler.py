@@ -46,7 +46,7 @@ async def run_once(server, root, tasks, *, samples=1, concurrency=4, max_problem
     try:
         await sandbox.start()
         sched = Scheduler(
-            strategy=OneShot(model, sandbox, AgentConfig()), scorer=scorer, sandbox=sandbox, store=store,
+            strategy=lambda m, s: OneShot(m, s, AgentConfig()), scorer=scorer, model=model, sandbox=sandbox, store=store,
             model_name="scripted-model", max_problems=max_problems or concurrency, stats=stats,
         )
         records = await sched.run(tasks, samples)
@@ -127,6 +127,17 @@ def test_problems_overlap_up_to_concurrency(tmp_path):
     assert stats.model_peak == 3 and stats.sandbox_peak == 2
     assert any(both_busy)
     assert elapsed < sum(r.wall_s for r in records)  # problems overlapped
+
+
+def test_one_problem_at_a_time_is_strictly_sequential(server, tmp_path):
+    """--max-problems 1: each problem's agent starts after the one before has finished
+    (its measurements may still run), whatever the model and sandbox limits."""
+    stats = RunStats()
+    records, _, _ = asyncio.run(run_once(server, tmp_path, many_add_tasks(4), concurrency=4, max_problems=1, stats=stats))
+    assert len(records) == 4 and all(r.hidden_passed for r in records)
+    assert stats.solving_peak == 1 and stats.model_peak == 1
+    asked = [[i for i in range(4) if f"variant {i}" in b["messages"][0]["content"]] for b in server.requests]
+    assert asked == [[0], [1], [2], [3]]  # in task order, one after another
 
 
 def test_fatal_error_stops_the_run_without_a_record(server, tmp_path):
