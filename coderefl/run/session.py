@@ -172,8 +172,8 @@ def _attach_learning(settings: EvalSettings, strategy: Any, sandbox: Any, tasks:
             sandbox, tasks, max_requests=settings.advisor_requests, cost_tokens=settings.advisor_cost_tokens
         )
     if settings.memory:
-        strategy.memory = LessonMemory(settings.memory)
-        return strategy.memory
+        # recall in the benchmark's fixed order: the same lessons whatever finishes first (learn/memory.py)
+        return LessonMemory(settings.memory).attach(strategy, [t.problem.task_id for t in tasks])
     return None
 
 
