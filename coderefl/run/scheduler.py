@@ -216,7 +216,7 @@ class Scheduler:
     ) -> tuple[RunRecord, Trajectory | None]:
         from coderefl.learn.asking import advice_requests
         from coderefl.problems.samples import completion_for
-        from coderefl.problems.scorer import score_generated_tests
+        from coderefl.problems.scorer import wrong_tests_by_tier
 
         record = RunRecord(task_id=item.task_id, sample=item.sample, strategy=self.strategy.name, model=self.model_name)
         try:
@@ -241,7 +241,7 @@ class Scheduler:
             check = self.check_generated_tests and bool(trajectory.internal_tests)
             measures = [self.scorer.score(item.task, trajectory.final_code, sample=item.sample)]
             if check:
-                measures.append(score_generated_tests(self.sandbox, item.task, trajectory.internal_tests, self.scorer.limits))
+                measures.append(wrong_tests_by_tier(self.sandbox, item.task, trajectory.internal_tests, self.scorer.limits))
             result, *checked = await measure_concurrently(*measures)
             # the scorer's own count, so a second evaluation anywhere would show as 2
             record.hidden_evals = self.scorer.per_sample[(item.task_id, item.sample)]
@@ -253,7 +253,7 @@ class Scheduler:
                 "isolation": result.isolation,
             }
             if check:
-                record.canonical_vs_generated = checked[0]
+                record.canonical_vs_generated, record.canonical_rejected_by = checked[0]
         except FATAL:
             raise
         except Exception as err:
