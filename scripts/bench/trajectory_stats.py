@@ -6,7 +6,9 @@ Per run: problems done, hidden pass@1 with its Wilson interval, model calls
 problems' wall times; the test-writing step (answers with at least one usable
 assert, mean asserts kept); rounds and the execution verdict per round;
 programs generated, distinct, repeats of an already failed program (each
-resampled hotter instead of re-run); reflections and how many repeat an earlier
+resampled hotter instead of re-run); problems whose first run had tests of
+the model's own (an assert that copies a problem example runs as that
+example); reflections and how many repeat an earlier
 one word for word; the canonical check (the agent's tests reject the correct
 solution) and, where recorded, by trust tier.
 
@@ -58,6 +60,7 @@ def stats(run: Path) -> dict:
     verdicts: Counter[str] = Counter()
     last_round: Counter[str] = Counter()
     programs = distinct = repeats = reflections = repeated_reflections = 0
+    with_own = own_total = 0  # problems whose first run had >= 1 test of the model's own (not a copy of an example)
     notes: Counter[str] = Counter()
     for r in records:
         path = run / "trajectories" / f"{r['task_id'].replace('/', '_')}__s{r.get('sample', 0)}.json"
@@ -67,6 +70,10 @@ def stats(run: Path) -> dict:
         seen_code: set[str] = set()
         seen_refl: set[str] = set()
         seq = []
+        first_exec = next((s for s in traj["steps"] if s["kind"] == "execute" and s.get("execution")), None)
+        own = sum(1 for t in ((first_exec or {}).get("data") or {}).get("tiers") or [] if t in ("generated", "property"))
+        with_own += own > 0
+        own_total += own
         for s in traj["steps"]:
             kind = s["kind"]
             if kind == "generate_tests" and (s.get("data") or {}).get("phase", "tests") != "properties":
@@ -116,6 +123,9 @@ def stats(run: Path) -> dict:
         "test_steps": tests_asked,
         "test_steps_with_asserts": tests_usable,
         "asserts_kept_mean": round(asserts_kept / tests_asked, 2) if tests_asked else None,
+        # asserts that copy a problem example run as that example: only these are the model's own
+        "problems_with_own_tests_run": with_own,
+        "own_tests_run_mean": round(own_total / n, 2) if n else None,
         "rounds_mean": round(sum(rounds) / len(rounds), 2) if rounds else None,
         "programs": programs,
         "distinct_programs": distinct,
@@ -159,7 +169,8 @@ def main() -> None:
               f"{100 * (s['pass@1'] or 0):.1f}% [{100 * s['ci95'][0]:.1f}%, {100 * s['ci95'][1]:.1f}%] "
               f"calls {s['model_calls']} ({s['cached_calls']} cached) tokens {s['prompt_tokens']:,} + "
               f"{s['completion_tokens']:,} wall(sum) {s['wall_s_sum']:.0f}s")
-        for k in ("passed_tasks", "test_steps", "test_steps_with_asserts", "asserts_kept_mean", "rounds_mean",
+        for k in ("passed_tasks", "test_steps", "test_steps_with_asserts", "asserts_kept_mean",
+                  "problems_with_own_tests_run", "own_tests_run_mean", "rounds_mean",
                   "programs", "distinct_programs", "repeats_resampled", "reflections", "reflections_repeated_verbatim",
                   "decisions", "last_verdict", "internal_passed", "canonical_checked", "canonical_rejected",
                   "rejected_by_tier", "verdicts_by_round"):
