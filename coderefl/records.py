@@ -319,6 +319,12 @@ class RunRecord(BaseModel):
     canonical_vs_generated: bool | None = Field(
         None, description="did the canonical solution pass the agent's own tests (None: unknown)"
     )
+    canonical_rejected_by: list[str] | None = Field(
+        None,
+        description="the trust tiers of the internal tests that reject the canonical solution: 'example' (the "
+        "problem's own examples: the problem's fault), 'generated' (the agent's own tests), 'unknown' (the run "
+        "failed before any test); [] when it passes them all, None when not checked",
+    )
     iterations: int = 0
     stop_reason: str = ""
     advice_requests: int = Field(0, description="times the agent asked the expert (advisor) for help")

@@ -41,6 +41,8 @@ def _default_out(benchmark: str, strategy: str, model: str | None) -> Path:
 @click.command("eval")
 @click.option("--benchmark", "-b", required=True, help="humaneval, mbpp, or a path to a .jsonl/.yaml problem set.")
 @click.option("--problems-file", type=click.Path(dir_okay=False, exists=True), default=None, help="Data file for humaneval/mbpp (default: the shipped one).")
+@click.option("--mbpp-prompt", type=click.Choice(["first-assert", "signature"]), default=None,
+              help="MBPP's prompt: the text and its first assert (EvalPlus's, the default) or a typed signature and no assert (Reflexion's); the same as --benchmark mbpp-signature.")
 @click.option("--strategy", "-s", type=strategy_choice(), default="reflexion", show_default=True, help="How the agent works (README: Strategies).")
 @model_options
 @local_option
@@ -85,7 +87,9 @@ def evaluate(**kw: object) -> None:
     # the strategies pass the agent's temperature on every call, so the
     # resolved model temperature (flag, env or coderefl.toml) goes there
     agent = agent_config_from(kw, temperature=model_cfg.temperature)  # type: ignore[arg-type]
-    benchmark = str(kw["benchmark"])
+    from coderefl.problems.mbpp import benchmark_for_prompt
+
+    benchmark = benchmark_for_prompt(str(kw["benchmark"]), kw.get("mbpp_prompt"))  # type: ignore[arg-type]
     strategy = str(kw["strategy"])
     out = kw["out"] or _default_out(benchmark, strategy, model_cfg.model)
     check_output_dir(Path(out))

@@ -9,16 +9,33 @@ another process) keeps the index and the file from ever disagreeing.
 
 A lesson is keyed by the problem text it was learnt on; retrieval ranks
 stored problems by BM25 similarity to the new problem's text and returns
-their lessons. What may be stored is decided in
+their lessons.
+
+Recall in an evaluation does not depend on which problems finished first
+(:meth:`LessonMemory.in_order`, :meth:`LessonMemory.turn`): problem *i* of the benchmark's fixed order
+recalls only lessons learnt on problems *before* it in that order (and on
+problems outside the run), and its agent starts only once the problems
+before it that are being solved have finished. So every problem sees the
+same lessons whatever the concurrency, the machine's speed or a resume
+(a resumed run's earlier problems are in the store already), and its
+prompts hit the response cache. Why this and not a memory frozen at run
+start: frozen, a run would never use what it learns, and learning online in
+a fixed problem order is what ``--compare-memory`` measures (AGILE's
+setting). The cost: with ``--memory`` the agents solve one problem after
+another (each waits for the ones before it; hidden scoring still overlaps),
+which is what a sequential online learner is. What may be stored is decided in
 :mod:`coderefl.learn.lessons` (the agent's own signals only).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -93,6 +110,10 @@ class LessonMemory:
         self._rows: list[Lesson] = []
         self._index: BM25 | None = None
         self._index_key: tuple[int, int] | None = None
+        #: ordered recall (:meth:`in_order`): each task's place in the run, and the agents solving now
+        self._order: dict[str, int] = {}
+        self._solving: Counter[str] = Counter()
+        self._changed: asyncio.Event | None = None
 
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
@@ -191,6 +212,49 @@ class LessonMemory:
         return out
 
     def lessons_for(self, problem: Problem, k: int = 3, *, exclude_same_task: bool = True) -> list[str]:
-        """Shortcut for a strategy: the lesson texts to put into ``problem``'s prompt."""
-        exclude: Sequence[str] = [problem.task_id] if exclude_same_task else []
+        """Shortcut for a strategy: the lesson texts to put into ``problem``'s prompt.
+        With an order (:meth:`in_order`), only lessons of problems before it in that order
+        (or outside it)."""
+        exclude: list[str] = [problem.task_id] if exclude_same_task else []
+        place = self._order.get(problem.task_id)
+        if place is not None:
+            exclude += [t for t, i in self._order.items() if i > place]
         return [h.lesson for h in self.search(problem.prompt, k, exclude_task_ids=exclude)]
+
+    # -- ordered recall (an evaluation) -----------------------------------------
+    def in_order(self, task_ids: Sequence[str]) -> "LessonMemory":
+        """Recall in the fixed order ``task_ids``: problem *i* recalls only
+        lessons of problems before it (or outside the run), and its
+        :meth:`turn` waits until the problems before it that are being solved
+        have finished (their lessons are stored by then). Items must start in
+        order (the scheduler's queue does); a problem that already finished in
+        an earlier session is not waited for: its lessons are in the store."""
+        self._order = {t: i for i, t in enumerate(dict.fromkeys(task_ids))}
+        return self
+
+    @contextlib.asynccontextmanager
+    async def turn(self, problem: Problem) -> AsyncIterator[None]:
+        """The span of one agent's attempt at ``problem`` (the framework holds
+        it around the episode, recall to learning): it starts once the problems
+        before it in the order have finished."""
+        task_id = problem.task_id
+        self._solving[task_id] += 1  # before the first await: a later item that starts sees it
+        try:
+            await self._turn(task_id)
+            yield
+        finally:
+            self._solving[task_id] -= 1
+            if self._changed is not None:
+                self._changed.set()  # wake the waiters; each re-checks
+
+    def _blocked(self, place: int) -> bool:
+        return any(n > 0 and self._order.get(t, place) < place for t, n in self._solving.items())
+
+    async def _turn(self, task_id: str) -> None:
+        place = self._order.get(task_id)
+        if place is None:
+            return
+        while self._blocked(place):
+            if self._changed is None or self._changed.is_set():
+                self._changed = asyncio.Event()
+            await self._changed.wait()

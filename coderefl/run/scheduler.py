@@ -47,11 +47,12 @@ from coderefl.execution.base import Sandbox
 from coderefl.learn import advice_requests
 from coderefl.model.base import ChatModel
 from coderefl.problems.samples import completion_for
-from coderefl.problems.scorer import score_generated_tests
+from coderefl.problems.scorer import wrong_tests_by_tier
 from coderefl.records import BenchmarkTask, ExecutionResult, RunRecord, Trajectory
 from coderefl.run.concurrency import SolvingPermit, SolvingSlots
 from coderefl.run.instrument import CountingModel, CountingSandbox, ItemClock, RunStats
 from coderefl.run.store import RunStore
+from coderefl.strategies.examples import visible_examples
 
 #: errors that mean the run itself cannot go on (not: this problem failed)
 FATAL = (SandboxError, ModelError, BadInput)
@@ -271,7 +272,8 @@ class Scheduler:
                 lambda sb: self.scorer.score(task, code, sample=item.sample, sandbox=sb)
             ]
             if check:
-                measures.append(lambda sb: score_generated_tests(sb, task, tests, limits))
+                shown = visible_examples(task.problem)
+                measures.append(lambda sb: wrong_tests_by_tier(sb, task, tests, limits, examples=shown))
             result, *checked = await sandbox.measure(*measures)
             # the scorer's own count, so a second evaluation anywhere would show as 2
             record.hidden_evals = self.scorer.per_sample[(item.task_id, item.sample)]
@@ -283,7 +285,7 @@ class Scheduler:
                 "isolation": result.isolation,
             }
             if check:
-                record.canonical_vs_generated = checked[0]
+                record.canonical_vs_generated, record.canonical_rejected_by = checked[0]
         except FATAL:
             raise
         except Exception as err:

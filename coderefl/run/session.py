@@ -201,7 +201,8 @@ def _attach_learning(settings: EvalSettings, strategies: StrategyFactory, sandbo
             sandbox, tasks, max_requests=settings.advisor_requests, cost_tokens=settings.advisor_cost_tokens
         )
     if settings.memory:
-        strategies.memory = LessonMemory(settings.memory)
+        # recall in the benchmark's fixed order: the same lessons whatever finishes first (learn/memory.py)
+        strategies.memory = LessonMemory(settings.memory).in_order([t.problem.task_id for t in tasks])
         return strategies.memory
     return None
 

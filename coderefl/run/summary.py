@@ -159,6 +159,11 @@ def summary_table(s: Mapping[str, Any], title: str | None = None) -> Table:
     wrong = st.get("wrong_tests") or {}
     conf = st.get("confusion") or {}
     t.add_row("wrong-test rate (reject canonical)", f"{_pct(wrong.get('rate'))} of {wrong.get('known', 0)}")
+    tier = st.get("wrong_tests_by_tier") or {}
+    if tier.get("known"):  # whose fault: the agent's own tests, or the problem's wrong examples (HumanEval/47)
+        agent, example = tier.get("agent") or {}, tier.get("problem_example") or {}
+        t.add_row("  by tier: agent's own / problem's examples",
+                  f"{_pct(agent.get('rate'))} / {_pct(example.get('rate'))} of {tier['known']}")
     counts = conf.get("counts") or {}
     if counts:
         t.add_row(

@@ -12,6 +12,7 @@ episode; settings in :mod:`coderefl.strategies.config`.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable
 
 from coderefl.errors import BadInput, BudgetExceeded
@@ -58,13 +59,15 @@ class Strategy(abc.ABC):
         user supplied (run always, never dropped); ``sample`` is the sample
         index of a pass@k run (it keys the response cache). Runs
         :meth:`attempt` in a fresh episode; a budget hit ends it with the best
-        candidate so far."""
-        ep = self.episode(problem, sample=sample, user_tests=user_tests)
-        try:
-            await self.attempt(ep)
-        except BudgetExceeded as hit:
-            ep.stop(hit.which)
-        return ep.finish()
+        candidate so far. With a memory, all of it is the memory's
+        :meth:`~coderefl.strategies.services.LessonStore.turn` (recall in order)."""
+        async with self.memory.turn(problem) if self.memory is not None else contextlib.nullcontext():
+            ep = self.episode(problem, sample=sample, user_tests=user_tests)
+            try:
+                await self.attempt(ep)
+            except BudgetExceeded as hit:
+                ep.stop(hit.which)
+            return ep.finish()
 
     async def attempt(self, ep: Episode) -> None:
         """The strategy itself: drive ``ep`` (its model calls, sandbox runs

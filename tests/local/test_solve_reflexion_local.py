@@ -66,5 +66,8 @@ def test_solve_local_reflexion_runs_the_loop(local_ready, docker_ready, tmp_path
     assert steps[second_gen]["iteration"] == 2 and steps[second_gen]["code"].strip()
     prompt = "\n".join(m["content"] for m in steps[second_gen]["messages"])
     assert steps[reflect]["reflection"].strip()[:40] in prompt
-    assert "execute" in kinds[second_gen:]  # and it ran
+    # and it ran, unless it repeats the program that already failed: then the agent resamples hotter
+    # and, if the model still repeats it (a 135M model on `x + 10` does), records that it is not run again
+    repeat_notes = [s.get("note") or "" for s in steps[second_gen:] if s["kind"] == "decision"]
+    assert "execute" in kinds[second_gen:] or any("not run again" in n for n in repeat_notes)
     assert traj["iterations"] == 2 and traj["usage"]["calls"] >= 4

@@ -7,6 +7,7 @@ to the scripted HTTP server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -102,6 +103,10 @@ class ListMemory:
         self.learned.append((problem.task_id, trajectory.stop_reason))
         return ["lesson"]
 
+    def turn(self, problem: Problem):
+        self.learned.append((problem.task_id, "turn"))
+        return contextlib.nullcontext()
+
 
 def test_memory_is_any_lesson_store(openai_server, make_model, sandbox):
     openai_server.handler = rules((TESTS, OWN_TESTS), fallback=GOOD)
@@ -111,7 +116,7 @@ def test_memory_is_any_lesson_store(openai_server, make_model, sandbox):
     assert traj.steps[0].note == "recalled 1 lessons from memory"
     generate = next(r for r in openai_server.requests if TESTS not in str(r["messages"]))
     assert "Check the operator before anything else." in str(generate["messages"])
-    assert memory.learned == [("demo/add", "passed")] and traj.steps[-1].note == "stored 1 lesson(s) in memory"
+    assert memory.learned == [("demo/add", "turn"), ("demo/add", "passed")] and traj.steps[-1].note == "stored 1 lesson(s) in memory"
 
 
 def test_a_new_strategy_is_one_class_with_attempt(openai_server, make_model, sandbox):
