@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from coderefl.envvars import model_fields, parse_bool
 from coderefl.errors import BadInput
+from coderefl.settings_file import find_settings_file
 
 #: a few list prices (USD per 1M prompt tokens, per 1M completion tokens);
 #: a ``[model.prices]`` table extends or overrides them. Unknown models cost 0.
@@ -102,24 +103,6 @@ class ModelConfig(BaseModel):
 # --------------------------------------------------------------------------
 # file layer
 # --------------------------------------------------------------------------
-
-
-def find_settings_file(start_dir: Path | None = None) -> Path | None:
-    """The nearest coderefl.toml, or pyproject.toml with [tool.coderefl], walking up."""
-    here = (start_dir or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        own = d / "coderefl.toml"
-        if own.is_file():
-            return own
-        pyproject = d / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-            if isinstance(data.get("tool"), dict) and "coderefl" in data["tool"]:
-                return pyproject
-    return None
 
 
 def load_settings(start_dir: Path | None = None) -> dict:

@@ -12,11 +12,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "coderefl"
 
 #: modules every layer may use
-BASE = {"records", "errors", "atomic", "plugins", "config", "envvars", "spec", "__version__"}
+BASE = {"records", "errors", "atomic", "plugins", "config", "envvars", "settings_file", "spec", "__version__"}
 #: what each part of coderefl may import, besides BASE
 ALLOWED = {
     "records": set(), "errors": set(), "atomic": set(), "plugins": {"errors"}, "envvars": {"errors"},
-    "config": {"errors", "envvars"},
+    "config": {"errors", "envvars", "settings_file"}, "settings_file": set(),
     "spec": {"errors", "records"},
     "code": BASE,
     "model": BASE,

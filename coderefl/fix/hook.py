@@ -20,6 +20,7 @@ import tomllib
 from pathlib import Path
 
 from coderefl.errors import CodereflError
+from coderefl.settings_file import find_settings_file
 
 #: flags this path understands; any other goes to the full command
 FLAGS = {"-q", "--quiet", "--dry-run", "--no-cache"}
@@ -56,26 +57,20 @@ def file_settings(start: Path) -> dict | None:
     with ``[tool.coderefl]``), as the full command finds it; None when the
     file sets what only the full command handles (its model cache) or does
     not parse, so that the full command reports it."""
-    for d in (start, *start.parents):
-        for name in ("coderefl.toml", "pyproject.toml"):
-            path = d / name
-            if not path.is_file():
-                continue
-            try:
-                doc = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                return None
-            if name == "pyproject.toml":
-                tool = doc.get("tool")
-                if not isinstance(tool, dict) or "coderefl" not in tool:
-                    continue
-                doc = tool["coderefl"] if isinstance(tool["coderefl"], dict) else {}
-            model = doc.get("model")
-            if isinstance(model, dict) and ({"cache", "cache_path"} & set(model)):
-                return None
-            table = doc.get("fix", {})
-            return table if isinstance(table, dict) else None
-    return {}
+    path = find_settings_file(start)
+    if path is None:
+        return {}
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    if path.name == "pyproject.toml":
+        doc = doc["tool"]["coderefl"] if isinstance(doc["tool"]["coderefl"], dict) else {}
+    model = doc.get("model")
+    if isinstance(model, dict) and ({"cache", "cache_path"} & set(model)):
+        return None
+    table = doc.get("fix", {})
+    return table if isinstance(table, dict) else None
 
 
 def settings(values: dict[str, str], start: Path) -> dict | None:
