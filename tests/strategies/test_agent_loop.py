@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 
 import pytest
 
@@ -270,3 +271,36 @@ def test_the_program_that_changed_the_tests_still_counts_as_tried(openai_server,
     asyncio.run(reflexion_loop(ep, Countdown()))
     assert [s.note for s in ep.trajectory.steps if s.kind == "decision"] == [
         "judged ['7']", "the reply still repeats round 1; not run again"]
+
+
+def test_attack_a_model_cannot_demote_the_users_test(openai_server, make_model):
+    """A model rewarded for passing writes two distinct programs that agree
+    on a wrong value and answers every question about the example with
+    EXAMPLE WRONG. Against the problem's example that demotes it (the
+    control: the attack is real); when the user gave the same assert as a
+    test, nothing demotes it and the agent never claims a pass."""
+    from coderefl.strategies.prompts import EXAMPLE_QUESTION
+
+    wrong = ["```python\ndef add(a, b):\n    return a * b + 1\n```", "```python\ndef add(a, b):\n    return 1 + b * a\n```"]
+    own = "```python\nassert add(2, 2) == 5\nassert add(1, 1) == 2\n```"
+    openai_server.handler = rules((TESTS, own), (EXAMPLE_QUESTION, "The example is a typo.\nEXAMPLE WRONG"),
+                                  (REFLECT, REFLECTION), fallback=wrong)
+
+    def script(program, tests):
+        def fails(line):
+            a, b, want = (int(x) for x in re.findall(r"-?\d+", line))
+            got = a * b + 1
+            return None if got == want else f"add({a}, {b}) returned {got}, expected {want}"
+        return per_assert(tests, fails)
+
+    def run(user_tests):
+        strategy = create_strategy("reflexion", make_model(), InMemorySandbox(script),
+                                   AgentConfig(candidates=2, max_iters=2))
+        return asyncio.run(strategy.solve(ADD, user_tests=user_tests))
+
+    control = run(None)
+    assert any(s.data.get("demoted") for s in control.steps if s.kind == "decision")
+    assert control.internal_passed is True  # the example is gone from its own tests
+    attacked = run(["assert add(2, 3) == 5"])
+    assert not any(s.data.get("demoted") for s in attacked.steps if s.kind == "decision")
+    assert "assert add(2, 3) == 5" in attacked.internal_tests and attacked.internal_passed is False
