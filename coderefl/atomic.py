@@ -20,12 +20,15 @@ from pathlib import Path
 
 
 def atomic_write_bytes(
-    path: str | Path, data: bytes, *, mode: int | None = None, before_replace: Callable[[], None] | None = None
+    path: str | Path, data: bytes, *, mode: int | None = None, before_replace: Callable[[], None] | None = None,
+    durable: bool = True,
 ) -> None:
     """Replace ``path`` with ``data`` atomically; ``mode`` sets the permission
     bits (default: the replaced file's, else 0666 less the umask).
     ``before_replace`` runs last, just before the swap: raising there
-    leaves ``path`` as it was (a compare-then-swap)."""
+    leaves ``path`` as it was (a compare-then-swap). ``durable=False``
+    skips the fsync, for caches: after a power cut the file may be the old
+    one or unreadable (a miss), never another file's content."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
@@ -38,7 +41,8 @@ def atomic_write_bytes(
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         if before_replace is not None:
             before_replace()

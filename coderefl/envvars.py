@@ -165,6 +165,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("CODEREFL_FIX_CHECK_IN", "host", "Where the staged code's own tests run: `host` (pytest in a fork) or "
            "`sandbox`; repairs are always checked in the sandbox.", flags=("fix --check-in",),
            setting="`[fix] check_in`"),
+    EnvVar("CODEREFL_FIX_WORKER", "1800", "Seconds the hook's warm worker (pytest already imported) waits for the "
+           "next commit; `0`: none. Never started under CI.", setting="the hook's fast entry `python -m coderefl.fix`"),
     # the embedded local model server
     EnvVar("CODEREFL_LOCAL_MODEL_PATH", "none", "A GGUF file to serve.", flags=("serve-local --model-path",)),
     EnvVar("CODEREFL_LOCAL_HOST", "127.0.0.1", "Listen address (no authentication: keep it on loopback).",

@@ -30,6 +30,7 @@ from coderefl.config import load_settings, resolve_model_config
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
 from coderefl.fix.check import Check, cache_dir, take_over
+from coderefl.fix.worker import idle_seconds
 from coderefl.fix.discover import files_to_check, find_root
 from coderefl.fix.fixer import FixConfig, Fixer, FixReport
 from coderefl.records import Limits
@@ -100,6 +101,7 @@ def fix(ctx, files, dry_run, as_json, quiet, sandbox_backend, **kwargs) -> None:
     """Run the tests covering FILES (default: the staged Python files) and
     repair the functions whose tests fail (repairs are checked in the sandbox)."""
     model_flags = pop_model_flags(kwargs)
+    idle_seconds()  # the hook's warm worker setting: a bad value is reported here, whoever started the command
     opts = _file_settings(ctx, kwargs)
     under_precommit = os.environ.get("PRE_COMMIT") == "1"
     root = find_root(Path.cwd())

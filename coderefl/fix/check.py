@@ -22,6 +22,7 @@ from typing import Literal
 from coderefl.fix.discover import Coverage, ImportGraph, conftests_of, covering_tests, is_test_file, repo_files
 from coderefl.fix.hostrun import HostRun, host_can_run, run_host
 from coderefl.fix.passcache import PassCache, pass_key
+from coderefl.fix.paths import cache_dir  # noqa: F401 - where the fixer's callers find it
 from coderefl.fix.reach import ReachMap
 
 #: test files with no (or an out-of-date) reach entry run at most per hook run, so that the first run in a
@@ -80,20 +81,6 @@ def counts(nodeid: str, tests: list[str]) -> bool:
     """A result counts when its test file covers a staged file, or when it
     is about the whole run (``<pytest>``)."""
     return nodeid.startswith("<") or nodeid.split("::", 1)[0] in tests
-
-
-def cache_dir(env: dict | None = None) -> Path | None:
-    """Where the fixer remembers passes (``fix-passed/``) and reach maps
-    (``fix-reach/``): next to the response cache (``CODEREFL_CACHE_PATH``'s
-    folder, else the user cache folder); None with ``CODEREFL_NO_CACHE=1``."""
-    env = os.environ if env is None else env
-    if env.get("CODEREFL_NO_CACHE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return None
-    if env.get("CODEREFL_CACHE_PATH"):
-        return Path(env["CODEREFL_CACHE_PATH"]).expanduser().parent
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("coderefl"))
 
 
 def host_checker() -> str:

@@ -178,6 +178,10 @@ def _wait(pid: int, timeout_s: float) -> int | None:
                 select.select([fd], [], [], left)
             else:
                 time.sleep(min(0.01, left))
+    except BaseException:  # Ctrl-C: the tests stop with the hook, not after it
+        _kill_group(pid)
+        os.waitpid(pid, 0)
+        raise
     finally:
         if fd is not None:
             os.close(fd)

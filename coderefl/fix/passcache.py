@@ -63,6 +63,6 @@ class PassCache:
 
     def remember(self, key: str) -> None:
         try:
-            atomic_write_bytes(self._path(key), b"")
+            atomic_write_bytes(self._path(key), b"", durable=False)  # a lost marker is a miss
         except OSError:
             pass

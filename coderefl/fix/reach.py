@@ -49,6 +49,7 @@ class ReachMap:
     def __init__(self, path: Path | None, entries: dict[str, dict] | None = None) -> None:
         self.path = path
         self.entries: dict[str, dict] = entries or {}
+        self._stored = self._doc() if entries is not None else None  # what the file holds
 
     @classmethod
     def load(cls, cache_dir: Path | None, root: Path) -> "ReachMap":
@@ -62,6 +63,9 @@ class ReachMap:
         if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("tests"), dict):
             return cls(path)
         return cls(path, {k: v for k, v in doc["tests"].items() if isinstance(v, dict)})
+
+    def _doc(self) -> bytes:
+        return json.dumps({"version": VERSION, "tests": self.entries}, sort_keys=True).encode()
 
     @property
     def enabled(self) -> bool:
@@ -91,8 +95,11 @@ class ReachMap:
     def save(self) -> None:
         if self.path is None:
             return
-        doc = {"version": VERSION, "tests": self.entries}
+        doc = self._doc()
+        if doc == self._stored:
+            return  # nothing new to remember
         try:
-            atomic_write_bytes(self.path, json.dumps(doc, sort_keys=True).encode())
+            atomic_write_bytes(self.path, doc, durable=False)  # a cache: a lost write is a miss
+            self._stored = doc
         except OSError:
             pass

@@ -19,6 +19,9 @@ Cases, each for ``--rounds`` commits:
   on the same staged content (as after another hook stopped the commit):
   coderefl finds that this exact content passed and runs nothing;
 * ``uncovered``: the staged file has no tests: coderefl only looks;
+* ``no worker``: the covered case with ``CODEREFL_FIX_WORKER=0``: no warm
+  worker (:mod:`coderefl.fix.worker`), pytest imported by the hook itself
+  on every commit, as before issue 18's third round;
 * ``sandbox`` (with ``--sandbox-case``): the covered case with
   ``CODEREFL_FIX_CHECK_IN=sandbox``, the tests in the Docker sandbox as
   before issue 18's second round.
@@ -186,9 +189,11 @@ def main() -> None:
         env["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # start with nothing remembered
         make_repo(repo, env)
         first = commit_round(repo, "pkg/geo.py", 1, env)  # the hook's first run here; disk caches
-        cases = [("covered", "pkg/geo.py", env), ("cached", "pkg/plane.py", env), ("uncovered", "pkg/lonely.py", env)]
+        cases = [("covered", "pkg/geo.py", env), ("cached", "pkg/plane.py", env), ("uncovered", "pkg/lonely.py", env),
+                 ("no worker", "pkg/shapes.py", {**env, "CODEREFL_FIX_WORKER": "0"})]
         if args.sandbox_case:
-            cases.append(("sandbox", "pkg/shapes.py", {**env, "CODEREFL_FIX_CHECK_IN": "sandbox"}))
+            cases.append(("sandbox", "pkg/shapes.py", {**env, "CODEREFL_FIX_CHECK_IN": "sandbox",
+                                                        "CODEREFL_FIX_WORKER": "0"}))
         results = {}
         k = 1
         for _ in range(args.rounds):  # the cases interleaved, so that a change of load hits them all
@@ -200,6 +205,20 @@ def main() -> None:
               f"coderefl-fix {first['coderefl-fix']:.2f}s")
         for case, rows in results.items():
             print(summary(case, rows))
+        stop_workers(Path(tmp) / "cache")
+
+
+def stop_workers(cache: Path) -> None:
+    """The warm workers this run left behind (they would leave on their own once idle)."""
+    import signal
+
+    mark = f"XDG_CACHE_HOME={cache}".encode()
+    for entry in Path("/proc").iterdir():
+        try:
+            if b"coderefl.fix.worker" in (entry / "cmdline").read_bytes() and mark in (entry / "environ").read_bytes():
+                os.kill(int(entry.name), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
 
 
 if __name__ == "__main__":

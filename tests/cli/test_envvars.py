@@ -243,6 +243,7 @@ ANY_TEXT = {
 }
 #: read outside click and the model layer: (bad value, a command that reads it)
 ELSEWHERE = {
+    "CODEREFL_FIX_WORKER": ("soon", ["fix", "--dry-run"]),
     "CODEREFL_DEBUG": ("maybe", ["problems", "list"]),
     "CODEREFL_HTTP_TRANSPORT": ("curl", ["models", "check", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
                                         "--retries", "0"]),
