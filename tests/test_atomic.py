@@ -48,3 +48,15 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
     os.chmod(path, 0o751)
     atomic_write_bytes(path, b"new")
     assert os.stat(path).st_mode & 0o777 == 0o751
+
+
+def test_a_cache_write_skips_only_the_fsync(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    target = tmp_path / "c.json"
+    atomic_write_bytes(target, b"1", durable=False)
+    assert synced == [] and target.read_bytes() == b"1"
+    atomic_write_bytes(target, b"2")
+    assert len(synced) == 1 and target.read_bytes() == b"2"
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]  # no temporary file left either way
