@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from pathlib import Path
 
 from coderefl.errors import CodereflError
@@ -57,6 +56,8 @@ def file_settings(start: Path) -> dict | None:
     with ``[tool.coderefl]``), as the full command finds it; None when the
     file sets what only the full command handles (its model cache) or does
     not parse, so that the full command reports it."""
+    import tomllib  # here, not at the top: a run a warm worker serves never reads settings itself
+
     path = find_settings_file(start)
     if path is None:
         return {}

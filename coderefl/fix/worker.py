@@ -36,18 +36,19 @@ Standard library only, at import: the caller's side must cost nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import socket
 import stat
-import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 #: default idle time before the worker leaves, s
 IDLE_S = 1800.0
+#: the worker's own identity (set when it starts serving)
+_IDENTITY = ""
 #: how often an idle worker checks that its socket is still there, s
 CHECK_EVERY_S = 30.0
 #: Unix socket paths are limited to 108 bytes on Linux
@@ -76,13 +77,21 @@ def idle_seconds(env=None) -> float:
 
 
 def identity() -> str:
-    """A digest of everything that makes two interpreters run the same
-    Python: executable, version, flags, ``sys.path``, start-up variables."""
+    """Everything that makes two interpreters run the same Python:
+    executable, version, flags, ``sys.path``, start-up variables, user."""
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith("PYTHON") or k in STARTUP_ENV)
     path = [os.path.abspath(p or os.curdir) for p in sys.path]  # `python -c`'s "" is the folder it runs in
     parts = [sys.executable, sys.version, repr(tuple(sys.flags)), repr(sys.warnoptions),
              repr(sorted(sys._xoptions.items())), repr(path), repr(env), str(os.getuid()), __file__]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+    return "\0".join(parts)
+
+
+def _name(text: str) -> str:
+    """A short file name for ``text``: a name, not a proof (the worker
+    compares the whole identity before it serves), and cheaper to compute
+    than a hashlib digest (whose import alone costs the hook 4 ms)."""
+    data = text.encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def socket_path(cache: Path) -> Path:
@@ -90,10 +99,10 @@ def socket_path(cache: Path) -> Path:
     when that path is too long for a Unix socket, in a folder of this
     user's under the temporary folder, named by both."""
     key = identity()
-    path = cache / "fix-worker" / f"{key}.sock"
+    path = cache / "fix-worker" / f"{_name(key)}.sock"
     if len(os.fsencode(str(path))) <= MAX_SOCKET_PATH:
         return path
-    short = hashlib.sha256(f"{cache}\0{key}".encode()).hexdigest()[:20]
+    short = _name(f"{cache}\0{key}")
     return Path(os.environ.get("TMPDIR") or "/tmp", f"coderefl-fix-{os.getuid()}", f"{short}.sock")
 
 
@@ -132,7 +141,7 @@ def request(path: Path, argv: list[str]) -> int | None:
         conn.connect(str(path))
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        msg = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask()}
+        msg = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask(), "identity": identity()}
         socket.send_fds(conn, [json.dumps(msg).encode() + b"\n"], [0, 1, 2])
         conn.settimeout(None)
         reader = conn.makefile("rb")
@@ -181,6 +190,8 @@ def start(path: Path, idle_s: float) -> None:
     Best effort: a failure to start only means the next run checks itself."""
     if not _private_dir(path.parent):
         return
+    import subprocess
+
     cmd = [sys.executable, *subprocess._args_from_interpreter_flags(), "-m", "coderefl.fix.worker",
            str(path), str(idle_s)]
     try:
@@ -263,6 +274,8 @@ def serve(path: Path, idle_s: float) -> None:
         except ImportError:
             pass
 
+    global _IDENTITY
+    _IDENTITY = identity()
     seen = _watched()
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -352,6 +365,8 @@ def _serve_one(conn: socket.socket) -> None:  # pragma: no cover - runs in the f
                 os._exit(1)
             data += more
         msg = json.loads(data)
+        if msg.get("identity") != _IDENTITY:
+            os._exit(0)  # another interpreter whose name collided: no answer, it checks itself
         for fd, target in zip(fds, (0, 1, 2)):
             os.dup2(fd, target)
             os.close(fd)

@@ -152,6 +152,17 @@ def test_a_stale_worker_leaves_and_the_caller_checks_itself(repo):
     assert code == 0 and not ran_here
 
 
+def test_a_caller_with_another_interpreter_is_not_served_even_at_the_right_path(repo, capfd):
+    root, cache, env = repo
+    run(root, env, "pkg/calc.py")
+    sock = socket_of(root, env)  # this process's sys.path and environment differ from the hook's
+    assert worker.request(sock, ["pkg/calc.py"]) is None
+    assert capfd.readouterr().err == ""  # nothing ran on its behalf
+    (root / "pkg/calc.py").write_text(GOOD + "\nVERSION = 2\n")
+    code, err, ran_here = run(root, env, "pkg/calc.py")  # and the worker still serves its own
+    assert code == 0 and not ran_here and "2 tests pass" in err
+
+
 def test_an_idle_worker_leaves(repo):
     root, cache, env = repo
     run(root, env, "pkg/calc.py", CODEREFL_FIX_WORKER="1")
