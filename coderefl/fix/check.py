@@ -140,8 +140,9 @@ def precheck(
         return Check("cached", cov, tests, summary=coverage_summary(cov, cached=True))
     targets = [*tests, *unmapped]
     log(f"running {len(targets)} test file(s): {', '.join(targets)}")
-    run = _run(root, targets, timeout_s, trace=reach_map.enabled, good=lambda r: _passes(r, cov))
-    if reach_map.enabled:
+    trace = bool(unmapped) or reach_map.needs_trace(root, tests, existing)
+    run = _run(root, targets, timeout_s, trace=trace, good=lambda r: _passes(r, cov))
+    if trace:
         reach_map.record(root, run.reached, existing)
         reach_map.save()
         add_reached(cov, reach_map)

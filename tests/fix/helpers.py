@@ -83,6 +83,7 @@ def cli_env(server=None, **extra: str) -> dict[str, str]:
     if server is not None:
         env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="k", CODEREFL_MODEL="scripted-model")
     env["CODEREFL_NO_CACHE"] = "1"
+    env["CODEREFL_FIX_WORKER"] = "0"  # no warm worker left behind by a test (tests/fix/test_worker.py starts them)
     env["PYTHONPATH"] = str(MAIN)
     env.update(extra)
     return env

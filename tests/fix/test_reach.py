@@ -3,7 +3,12 @@ run learnt something new."""
 
 from __future__ import annotations
 
-from coderefl.fix.reach import ReachMap
+import json
+import time
+
+from coderefl.fix.check import precheck
+from coderefl.fix.reach import REFRESH_S, ReachMap
+from tests.fix.helpers import make_repo
 
 
 def test_the_map_is_written_only_when_it_changed(tmp_path):
@@ -14,17 +19,17 @@ def test_the_map_is_written_only_when_it_changed(tmp_path):
     cache = tmp_path / "cache"
     first = ReachMap.load(cache, root)
     assert first.unmapped(root, ["tests/test_a.py"], existing) == ["tests/test_a.py"]
-    first.record(root, {"tests/test_a.py": ["pkg/a.py"]}, existing)
+    first.record(root, {"tests/test_a.py": ["pkg/a.py"]}, existing, now=100.0)
     first.save()
     [path] = cache.iterdir()
     before = path.stat()
     again = ReachMap.load(cache, root)
     assert again.tests_reaching("pkg/a.py") == ["tests/test_a.py"] and not again.unmapped(root, ["tests/test_a.py"],
                                                                                            existing)
-    again.record(root, {"tests/test_a.py": ["pkg/a.py"]}, existing)  # the same reach: nothing to write
+    again.record(root, {"tests/test_a.py": ["pkg/a.py"]}, existing, now=100.0)  # the same: nothing to write
     again.save()
     assert (path.stat().st_ino, path.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-    again.record(root, {"tests/test_a.py": ["pkg/a.py", "pkg/b.py"]}, existing | {"pkg/b.py"})
+    again.record(root, {"tests/test_a.py": ["pkg/a.py", "pkg/b.py"]}, existing | {"pkg/b.py"}, now=100.0)
     again.save()
     assert path.stat().st_ino != before.st_ino  # replaced, atomically
     assert ReachMap.load(cache, root).files_of("tests/test_a.py") == ["pkg/a.py", "pkg/b.py"]
@@ -34,3 +39,42 @@ def test_the_map_is_written_only_when_it_changed(tmp_path):
     damaged.save()
     assert ReachMap.load(cache, root).entries == {}
     assert path.read_text().startswith('{"tests"')
+
+
+def test_a_run_is_traced_only_when_a_test_files_entry_is_missing_changed_or_a_day_old(tmp_path):
+    root = make_repo(tmp_path / "r", {"pkg/__init__.py": "", "pkg/calc.py": "def add(a, b):\n    return a + b\n",
+                                      "tests/test_calc.py": "from pkg.calc import add\n\n\ndef test_add():\n"
+                                                            "    assert add(2, 3) == 5\n"})
+    cache = tmp_path / "cache"
+
+    def check(version: int):
+        (root / "pkg/calc.py").write_text(f"def add(a, b):\n    return a + b\n\n\nVERSION = {version}\n")
+        got = precheck(root, ["pkg/calc.py"], passes=cache / "fix-passed", reach=cache / "fix-reach", timeout_s=60)
+        assert got.status == "passed", got
+        return got.run.reached
+
+    assert "pkg/calc.py" in check(1)["tests/test_calc.py"]  # no entry yet: traced
+    [path] = (cache / "fix-reach").iterdir()
+    entry = json.loads(path.read_text())["tests"]["tests/test_calc.py"]
+    assert 0 <= time.time() - entry["traced"] < 60
+    assert check(2) == {}  # new code, same tests, a fresh entry: untraced
+    (root / "tests/test_calc.py").write_text((root / "tests/test_calc.py").read_text() + "\n\ndef test_b():\n    pass\n")
+    assert "tests/test_calc.py" in check(3)  # the test file changed: traced
+    doc = json.loads(path.read_text())
+    doc["tests"]["tests/test_calc.py"]["traced"] -= REFRESH_S + 1
+    path.write_text(json.dumps(doc))
+    assert "tests/test_calc.py" in check(4)  # a day old: traced again
+    assert check(5) == {}
+
+
+def test_needs_trace_against_the_clock(tmp_path):
+    root = tmp_path
+    (root / "t.py").write_text("def test():\n    pass\n")
+    existing = {"t.py"}
+    reach = ReachMap(tmp_path / "m.json")
+    assert reach.needs_trace(root, ["t.py"], existing, now=1000.0)  # no entry
+    reach.record(root, {"t.py": []}, existing, now=1000.0)
+    assert not reach.needs_trace(root, ["t.py"], existing, now=1000.0 + REFRESH_S - 1)
+    assert reach.needs_trace(root, ["t.py"], existing, now=1000.0 + REFRESH_S)
+    assert reach.needs_trace(root, ["t.py"], existing, now=999.0)  # traced "in the future": a clock moved back
+    assert not ReachMap(None).needs_trace(root, ["t.py"], existing)  # nothing kept: nothing to learn
