@@ -287,13 +287,14 @@ def serve(path: Path, idle_s: float) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: _reap())
     gc.freeze()
     last = time.monotonic()
+    home = os.getcwd()
     try:
         while True:
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                if time.monotonic() - last >= idle_s or not _still_at(path, mine):
-                    return  # idle, or its folder was removed (a cache cleaned, a test's temporary folder)
+                if time.monotonic() - last >= idle_s or not _still_at(path, mine) or not os.path.isdir(home):
+                    return  # idle, its socket or the repository it serves was removed
                 continue
             except InterruptedError:
                 continue

@@ -74,7 +74,29 @@ def test_needs_trace_against_the_clock(tmp_path):
     reach = ReachMap(tmp_path / "m.json")
     assert reach.needs_trace(root, ["t.py"], existing, now=1000.0)  # no entry
     reach.record(root, {"t.py": []}, existing, now=1000.0)
-    assert not reach.needs_trace(root, ["t.py"], existing, now=1000.0 + REFRESH_S - 1)
-    assert reach.needs_trace(root, ["t.py"], existing, now=1000.0 + REFRESH_S)
+    assert REFRESH_S == 86400  # a day
+    assert not reach.needs_trace(root, ["t.py"], existing, now=1000.0 + 86399)
+    assert reach.needs_trace(root, ["t.py"], existing, now=1000.0 + 86400)
     assert reach.needs_trace(root, ["t.py"], existing, now=999.0)  # traced "in the future": a clock moved back
     assert not ReachMap(None).needs_trace(root, ["t.py"], existing)  # nothing kept: nothing to learn
+
+
+def test_no_cache_folder_means_nothing_kept_nothing_extra_run(tmp_path):
+    (tmp_path / "t.py").write_text("def test():\n    pass\n")
+    off = ReachMap.load(None, tmp_path)
+    assert not off.enabled and off.unmapped(tmp_path, ["t.py"], {"t.py"}) == []
+    off.record(tmp_path, {"t.py": ["a.py"]}, {"t.py"})
+    off.save()
+    assert list(tmp_path.iterdir()) == [tmp_path / "t.py"]
+
+
+def test_a_map_of_another_version_or_shape_is_a_miss(tmp_path):
+    cache = tmp_path / "cache"
+    first = ReachMap.load(cache, tmp_path)
+    first.record(tmp_path, {}, set())
+    first.save()
+    [path] = cache.iterdir()
+    for text in ('{"version": 0, "tests": {"t.py": {"files": ["a.py"]}}}', "[1, 2]", '{"version": 1, "tests": []}'):
+        path.write_text(text)
+        again = ReachMap.load(cache, tmp_path)
+        assert again.enabled and again.entries == {}
