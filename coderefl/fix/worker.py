@@ -350,6 +350,18 @@ def _exit_code(value) -> int:
     return 1
 
 
+def _exit_functions() -> None:
+    """Run the ``atexit`` functions now: the fork ends with ``os._exit``
+    (a normal exit would run the worker's own clean-up and remove its
+    socket), so this is where they get their turn."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except Exception:  # noqa: BLE001 - atexit itself reports and goes on
+        pass
+
+
 def _serve_one(conn: socket.socket) -> None:  # pragma: no cover - runs in the forked copy
     """Become the caller: its streams, folder, environment, umask and
     arguments; run the fast path; answer with the exit code."""
@@ -387,6 +399,7 @@ def _serve_one(conn: socket.socket) -> None:  # pragma: no cover - runs in the f
             code = 130
         except SystemExit as err:
             code = _exit_code(err.code)
+        _exit_functions()  # what the run registered (the sandbox pool's last clean-up), as at a normal exit
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         conn.sendall(json.dumps({"code": code}).encode() + b"\n")
