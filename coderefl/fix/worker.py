@@ -8,8 +8,9 @@ work to it:
 
 * the worker is this same interpreter, started with the same flags, the
   same working directory (so the same ``sys.path``) and the same
-  ``PYTHON*`` and locale variables, named by a digest of all of them
-  (:func:`identity`): a run whose interpreter would differ never finds it;
+  ``PYTHON*`` and locale variables (:func:`identity`); its socket is named
+  by a checksum of all of them, and it compares the whole identity before
+  serving: a run whose interpreter would differ is never served;
 * it imports the fast path's modules and pytest, then waits on a Unix
   socket in the fixer's cache folder (a directory only its owner can
   enter; the worker also checks the caller's uid);
@@ -20,11 +21,11 @@ work to it:
   command when a test fails); its exit code goes back to the caller, and
   a Ctrl-C of the caller is passed on to it;
 * the worker leaves when it has been idle for ``CODEREFL_FIX_WORKER``
-  seconds (default 1800; ``0``: no worker), and at the next request after
-  a module it imported changed or a folder on its ``sys.path`` gained or
-  lost an entry (a
-  ``pip install``, an edit of an editable install): the caller then runs
-  the check itself and starts a fresh worker.
+  seconds (default 1800; ``0``: no worker), when its socket or the
+  repository's folder is removed, and at the next request after a module
+  it imported changed or a folder on its ``sys.path`` gained or lost an
+  entry (a ``pip install``, an edit of an editable install): the caller
+  then runs the check itself and starts a fresh worker.
 
 No worker is started under CI (``CI`` set), nor without a cache folder
 (``CODEREFL_NO_CACHE=1``). Anything that goes wrong on the way (no worker,
@@ -49,7 +50,7 @@ from pathlib import Path
 IDLE_S = 1800.0
 #: the worker's own identity (set when it starts serving)
 _IDENTITY = ""
-#: how often an idle worker checks that its socket is still there, s
+#: how often an idle worker checks that its socket and repository are still there, s
 CHECK_EVERY_S = 30.0
 #: Unix socket paths are limited to 108 bytes on Linux
 MAX_SOCKET_PATH = 100
@@ -188,8 +189,10 @@ def _umask() -> int:
 def start(path: Path, idle_s: float) -> None:
     """Start a worker for this interpreter, detached, for the next run.
     Best effort: a failure to start only means the next run checks itself."""
-    if not _private_dir(path.parent):
-        return
+    import importlib.util
+
+    if importlib.util.find_spec("pytest") is None or not _private_dir(path.parent):
+        return  # without pytest the tests run in the sandbox: nothing to keep warm
     import subprocess
 
     cmd = [sys.executable, *subprocess._args_from_interpreter_flags(), "-m", "coderefl.fix.worker",
@@ -277,12 +280,14 @@ def serve(path: Path, idle_s: float) -> None:
     global _IDENTITY
     _IDENTITY = identity()
     seen = _watched()
-    path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    os.chmod(path, 0o600)
-    mine = path.stat().st_ino
+    fresh = path.with_suffix(".new")
+    fresh.unlink(missing_ok=True)
+    listener.bind(str(fresh))
+    os.chmod(fresh, 0o600)
     listener.listen(16)
+    os.replace(fresh, path)  # the name appears only once it listens: a caller never finds it refusing
+    mine = path.stat().st_ino
     listener.settimeout(min(idle_s, CHECK_EVERY_S))
     signal.signal(signal.SIGCHLD, lambda *_: _reap())
     gc.freeze()
