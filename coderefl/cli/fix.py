@@ -30,9 +30,9 @@ from coderefl.config import load_settings, resolve_model_config
 from coderefl.errors import BadInput
 from coderefl.execution import create_sandbox
 from coderefl.fix.check import Check, cache_dir, take_over
-from coderefl.fix.worker import idle_seconds
 from coderefl.fix.discover import files_to_check, find_root
 from coderefl.fix.fixer import FixConfig, Fixer, FixReport
+from coderefl.fix.worker import idle_seconds
 from coderefl.records import Limits
 
 #: the hook's id in .pre-commit-hooks.yaml, for the "skip it once" hint
