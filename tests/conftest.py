@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 import pytest
+
+#: A run started in the background (`bash .ci/run &`) inherits an ignored Ctrl-C, and so would every process
+#: the tests start; the tests that send one (a server stopped by Ctrl-C, the hook's Ctrl-C) need it back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _docker_problem() -> str | None:
