@@ -259,3 +259,18 @@ def test_a_ctrl_c_stops_the_running_tests_with_the_hook(tmp_path):
     assert "INTERRUPTED" in res.stdout, res.stdout + res.stderr
     with pytest.raises(ProcessLookupError):  # the forked pytest is gone, not left sleeping
         os.kill(int((root / "pid").read_text()), 0)
+
+
+def test_attack_a_test_that_kills_the_run_serving_it_never_passes_the_commit(repo):
+    """A test written to pass by killing whoever would report its failure:
+    the worker's served copy dies without an answer, the hook checks by
+    itself, and the commit is blocked whatever the test kills there."""
+    root, cache, env = repo
+    run(root, env, "pkg/calc.py")
+    socket_of(root, env)
+    (root / "tests/test_calc.py").write_text(
+        "import os, signal\n\n\ndef test_add():\n    os.kill(os.getppid(), signal.SIGKILL)\n    assert False\n")
+    res = subprocess.run([sys.executable, "-c", CLIENT, "pkg/calc.py"], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "CLIENT-RAN-PYTEST False" not in res.stdout  # no served answer was taken for a verdict
