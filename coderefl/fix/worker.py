@@ -311,6 +311,7 @@ def serve(path: Path, idle_s: float) -> None:
                     return  # the caller sees no answer and checks itself (and starts a fresh worker)
                 if os.fork() == 0:  # pragma: no cover - the served run (measured through its caller)
                     listener.close()
+                    lock.close()  # the lock stays the worker's: a served run still exiting must not hold it
                     _serve_one(conn)
     finally:
         listener.close()
